@@ -50,6 +50,10 @@ type Record struct {
 	Pacing    *Pacing    `json:"pacing,omitempty"`
 	Intervals []Interval `json:"intervals"`
 
+	// Watched holds the CPU of other processes sampled at the same window edges
+	// (e.g. "sidecar" -> the proxy beside this process), keyed by the name given with --watch.
+	Watched map[string]CPU `json:"watched,omitempty"`
+
 	StartedAt string   `json:"started_at,omitempty"`
 	Host      string   `json:"host,omitempty"`
 	PID       int      `json:"pid,omitempty"`
