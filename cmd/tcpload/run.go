@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/tcpload"
+)
+
+func runServer(ctx context.Context, args []string) int {
+	var c common
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	listen := fs.String("listen", fmt.Sprintf("0.0.0.0:%d", tcpload.DefaultPort), "address to listen on (ADDR:PORT; port 0 picks one)")
+	fs.IntVar(&c.cfg.Backlog, "backlog", 0, "listen backlog (0 = max(1024, connections))")
+	fs.Var(durationFlag{&c.cfg.AcceptTimeout}, "accept-timeout", "give up when no client connects within this time (0 = wait forever)")
+	c.cfg.SetupTimeout = 10 * time.Second
+	fs.Var(durationFlag{&c.cfg.SetupTimeout}, "setup-timeout", "give up when the session's connections are not all up within this time of the first")
+	readyFD := fs.Int("ready-fd", 0, "write the bound address and a newline to this inherited file descriptor once listening")
+	addSocketFlags(fs, &c)
+	fs.Usage = usageFunc(fs, "server [flags]", "Accepts one session: the client announces the number of connections, the direction,\nthe pacing and its window; the server writes (server-push, the seed's) or reads, opens its\nown window once every connection is up plus the warm-up, and ends when the client ends.")
+	if err := parseFlags(fs, args); err != nil {
+		return exitCode(err)
+	}
+	if err := c.cfg.WithDefaults().Validate(); err != nil {
+		return exitCode(usageErr("server: %v", err))
+	}
+	meter, err := tcpload.NewMeter(c.watch)
+	if err != nil {
+		return exitCode(err)
+	}
+	c.cfg.Probe = meter
+	c.cfg.Progress = progressPrinter("server", c.quiet)
+	srv, err := tcpload.Listen(*listen, c.cfg)
+	if err != nil {
+		return exitCode(fmt.Errorf("server: %w", err))
+	}
+	if *readyFD > 0 {
+		f := os.NewFile(uintptr(*readyFD), "ready")
+		fmt.Fprintf(f, "%s\n", srv.Addr())
+		f.Close()
+	}
+	logf(c.quiet, "server: listening on %s\n", srv.Addr())
+	res := srv.Serve(ctx)
+	return finish(res, meter, &c)
+}
+
+func runClient(ctx context.Context, args []string) int {
+	var c common
+	var direction string
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	connect := fs.String("connect", fmt.Sprintf("127.0.0.1:%d", tcpload.DefaultPort), "server address (HOST:PORT)")
+	addSessionFlags(fs, &c, &direction)
+	addSocketFlags(fs, &c)
+	fs.Usage = usageFunc(fs, "client --connect HOST:PORT [flags]", "Opens --conns connections in parallel (refused ones are retried until --setup-timeout),\nwaits --warmup once all are up, measures for --duration, printing one line per --interval,\nthen ends the session cleanly and writes the result record.")
+	if err := parseFlags(fs, args); err != nil {
+		return exitCode(err)
+	}
+	d, err := tcpload.ParseDirection(direction)
+	if err != nil {
+		return exitCode(usageErr("client: --%v", err))
+	}
+	c.cfg.Direction = d
+	if err := c.cfg.Validate(); err != nil {
+		return exitCode(usageErr("client: %v", err))
+	}
+	meter, err := tcpload.NewMeter(c.watch)
+	if err != nil {
+		return exitCode(err)
+	}
+	c.cfg.Probe = meter
+	c.cfg.Progress = progressPrinter("client", c.quiet)
+	logf(c.quiet, "client: %d connections to %s, %s, window %s after %s warm-up\n", c.cfg.Conns, *connect, d, c.cfg.Duration, c.cfg.Warmup)
+	res := tcpload.RunClient(ctx, *connect, c.cfg)
+	return finish(res, meter, &c)
+}
+
+// finish writes the record, prints the summary and returns the exit status.
+func finish(res *tcpload.Result, m *tcpload.Meter, c *common) int {
+	rec := tcpload.NewRecord(res, m)
+	rec.Label = c.label
+	printSummary(stderr, rec)
+	if c.json != "" {
+		if err := rec.WriteFile(c.json); err != nil {
+			fmt.Fprintf(stderr, "tcpload: %v\n", err)
+			return 1
+		}
+	}
+	if res.Err != nil {
+		fmt.Fprintf(stderr, "tcpload %s: %v\n", res.Role, res.Err)
+		return 1
+	}
+	return 0
+}
+
+func logf(quiet bool, format string, args ...any) {
+	if !quiet {
+		fmt.Fprintf(stderr, format, args...)
+	}
+}
+
+// progressPrinter prints one line per interval, like iperf3.
+func progressPrinter(role string, quiet bool) func(tcpload.Interval) {
+	if quiet {
+		return nil
+	}
+	return func(iv tcpload.Interval) {
+		fmt.Fprintf(stderr, "[%s] %6.2f-%6.2f s  %10.1f Mbps  %5.2f cores\n", role, iv.Start, iv.End, iv.Mbps, iv.Cores)
+	}
+}
+
+// printSummary prints the record in a few readable lines.
+func printSummary(w io.Writer, r *result.Record) {
+	fmt.Fprintf(w, "%s: %.1f Mbps over %.2f s (%d bytes, %d connections, set-up %.3f s)\n",
+		r.Role, r.Mbps, r.Seconds, r.Bytes, r.Conns, r.SetupSeconds)
+	fmt.Fprintf(w, "%s: cpu %.3f cores (user %.3f, sys %.3f) = %.3f cores/Gbps; machine busy %.2f of %d cores (softirq %.2f)\n",
+		r.Role, r.CPU.Cores, r.CPU.UserCores, r.CPU.SysCores, r.CPU.CoresPerGbps, r.Node.BusyCores, r.Node.NumCPU, r.Node.SoftirqCores)
+	fmt.Fprintf(w, "%s: interfaces rx %.1f Mbps tx %.1f Mbps; retransmits %d (namespace: %d of %d segments out)\n",
+		r.Role, r.Iface.RxMbps, r.Iface.TxMbps, r.TCP.Retransmits, r.TCP.NsRetransSegs, r.TCP.NsOutSegs)
+	if r.PerConn != nil {
+		fmt.Fprintf(w, "%s: per connection %.1f..%.1f Mbps\n", r.Role, r.PerConn.MinMbps, r.PerConn.MaxMbps)
+	}
+	for name, c := range r.Watched {
+		fmt.Fprintf(w, "%s: watched %s %.3f cores (%.3f cores/Gbps)\n", r.Role, name, c.Cores, c.CoresPerGbps)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "%s: note: %s\n", r.Role, n)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "%s: error: %s\n", r.Role, r.Error)
+	}
+}

@@ -1,0 +1,145 @@
+package tcpload
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/usage"
+)
+
+// Meter is a Probe that samples this process's CPU, the node's CPU, the interface and TCP
+// counters of this process's network namespace, and watched processes, at the window edges;
+// at interval edges it reads only this process's CPU (one /proc read).
+type Meter struct {
+	sampler    *usage.Sampler
+	fs         *usage.FS
+	start, end usage.Snapshot
+	last       usage.ProcTimes
+	lastAt     time.Time
+	started    bool
+	ended      bool
+	errs       []string
+}
+
+// NewMeter samples the calling process plus the processes in watch (name -> pid).
+func NewMeter(watch map[string]int) (*Meter, error) {
+	fs, err := usage.Default()
+	if err != nil {
+		return nil, fmt.Errorf("meter: %w", err)
+	}
+	return &Meter{sampler: &usage.Sampler{Watch: watch, FS: fs}, fs: fs}, nil
+}
+
+func (m *Meter) take() usage.Snapshot {
+	s, err := m.sampler.Take()
+	if err != nil {
+		m.errs = append(m.errs, err.Error())
+	}
+	return s
+}
+
+// WindowStart implements Probe.
+func (m *Meter) WindowStart(at time.Time) {
+	m.start = m.take()
+	m.last, m.lastAt, m.started = m.start.Proc, m.start.At, true
+}
+
+// IntervalEnd implements Probe: the cores this process used since the previous edge.
+func (m *Meter) IntervalEnd(at time.Time) float64 {
+	p, err := m.fs.ReadProc(0)
+	if err != nil {
+		return 0
+	}
+	now := time.Now()
+	c := usage.ProcCPU(m.last, p, now.Sub(m.lastAt).Seconds())
+	m.last, m.lastAt = p, now
+	return c.Cores
+}
+
+// WindowEnd implements Probe.
+func (m *Meter) WindowEnd(at time.Time) {
+	m.end = m.take()
+	m.ended = true
+}
+
+// Usage returns what was measured between the window edges (false when the window never closed).
+func (m *Meter) Usage() (usage.Usage, bool) {
+	if !m.started || !m.ended {
+		return usage.Usage{}, false
+	}
+	return usage.Diff(m.start, m.end), true
+}
+
+// NewRecord turns a session's Result and (optionally) its Meter into the v1 result record.
+func NewRecord(r *Result, m *Meter) *result.Record {
+	rec := &result.Record{
+		Schema:       result.Schema,
+		Role:         r.Role,
+		Direction:    string(r.Direction),
+		Sending:      r.Sending,
+		Addr:         r.Local,
+		Mbps:         r.Mbps(),
+		Bytes:        r.WindowBytes,
+		TotalBytes:   r.TotalBytes,
+		Seconds:      r.WindowSeconds,
+		Conns:        r.Conns,
+		BufferBytes:  r.Buffer,
+		SetupSeconds: r.SetupSeconds,
+		TCP:          result.TCP{Retransmits: r.Retransmits, MinRTTMicros: r.MinRTT, MaxRTTMicros: r.MaxRTT},
+		Intervals:    make([]result.Interval, 0, len(r.Intervals)),
+		PID:          os.Getpid(),
+	}
+	if r.Role == result.RoleServer {
+		rec.Addr = r.Local
+	}
+	if h, err := os.Hostname(); err == nil {
+		rec.Host = h
+	}
+	s := r.Sockets
+	rec.Sockets = &s
+	for _, iv := range r.Intervals {
+		rec.Intervals = append(rec.Intervals, result.Interval(iv))
+	}
+	if r.WindowSeconds > 0 && r.Conns > 0 {
+		rec.PerConn = &result.PerConn{
+			MinBytes: r.PerConnMin,
+			MaxBytes: r.PerConnMax,
+			MinMbps:  float64(r.PerConnMin) * 8 / r.WindowSeconds / 1e6,
+			MaxMbps:  float64(r.PerConnMax) * 8 / r.WindowSeconds / 1e6,
+		}
+	}
+	if m != nil {
+		if u, ok := m.Usage(); ok {
+			rec.CPU = u.CPU
+			rec.CPU.CoresPerGbps = result.CoresPerGbps(u.CPU.Cores, rec.Mbps)
+			rec.Node = u.Node
+			rec.Node.CoresPerGbps = result.CoresPerGbps(u.Node.BusyCores, rec.Mbps)
+			rec.Iface = u.Iface
+			rec.TCP.NsInSegs, rec.TCP.NsOutSegs, rec.TCP.NsRetransSegs = u.TCP.NsInSegs, u.TCP.NsOutSegs, u.TCP.NsRetransSegs
+			for name, c := range u.Watched {
+				if rec.Watched == nil {
+					rec.Watched = map[string]result.CPU{}
+				}
+				c.CoresPerGbps = result.CoresPerGbps(c.Cores, rec.Mbps)
+				rec.Watched[name] = c
+			}
+			for _, name := range u.Missing {
+				rec.Notes = append(rec.Notes, fmt.Sprintf("watched process %q could not be sampled at both window edges", name))
+			}
+		} else {
+			rec.Notes = append(rec.Notes, "no CPU or interface figures: the measurement window never opened")
+		}
+		for _, e := range m.errs {
+			rec.Notes = append(rec.Notes, "sampling: "+e)
+		}
+	}
+	if r.Sending && (r.Pace != Pace{}) {
+		rec.Pacing = &result.Pacing{RateBytesPerSec: r.Pace.RateBytes, MsgsPerSec: r.Pace.MsgsPerSec, MsgBytes: r.Pace.MsgBytes}
+	}
+	if r.Err != nil {
+		rec.Error = r.Err.Error()
+	}
+	return rec
+}

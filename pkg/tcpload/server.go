@@ -1,0 +1,292 @@
+package tcpload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// Server is a listening socket that serves one session.
+type Server struct {
+	cfg  Config
+	e    *engine
+	addr netip.AddrPort
+}
+
+// Listen binds addr ("IP:port"; port 0 picks a free one) with a backlog large enough for the
+// whole session, so connects never wait behind SYN retries as with the seed's backlog of 5.
+// The cfg's Conns, Direction, Duration, Warmup and Pace are ignored: the client announces them.
+func Listen(addr string, cfg Config) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ap, err := parseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newEngine(cfg, result.RoleServer)
+	if err != nil {
+		return nil, err
+	}
+	sa, family := sockaddr(ap)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("listen %s: socket: %w", ap, err)
+	}
+	e.lfd = fd
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		e.close()
+		return nil, fmt.Errorf("listen %s: SO_REUSEADDR: %w", ap, err)
+	}
+	// buffer sizes set on the listener are inherited by accepted sockets before the handshake,
+	// so the window scale matches them
+	if err := applyOptions(fd, cfg.Options); err != nil {
+		e.close()
+		return nil, fmt.Errorf("listen %s: %w", ap, err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		e.close()
+		return nil, fmt.Errorf("listen %s: bind: %w", ap, err)
+	}
+	if err := unix.Listen(fd, cfg.Backlog); err != nil {
+		e.close()
+		return nil, fmt.Errorf("listen %s: %w", ap, err)
+	}
+	if err := e.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN); err != nil {
+		e.close()
+		return nil, err
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("listen %s: getsockname: %w", ap, err)
+	}
+	e.res.Sockets.Backlog = cfg.Backlog
+	return &Server{cfg: cfg, e: e, addr: addrOf(bound)}, nil
+}
+
+// Addr is the bound address (with the port picked when 0 was asked for).
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// Close releases the listener if Serve was never called.
+func (s *Server) Close() { s.e.close() }
+
+// Serve waits for one session (cfg.AcceptTimeout for its first connection, cfg.SetupTimeout
+// for the rest), moves data until the client ends the session, and returns what it measured.
+// Cancelling ctx ends the session early (the result is marked Interrupted). Serve closes the
+// listener; a Server serves one session.
+func (s *Server) Serve(ctx context.Context) *Result {
+	e := s.e
+	stop := e.watchContext(ctx)
+	runLocked(func() {
+		e.res.Err = e.serve()
+		e.collect()
+	})
+	stop()
+	e.close()
+	return e.res
+}
+
+func (e *engine) serve() error {
+	if err := e.acceptAll(); err != nil {
+		return err
+	}
+	if e.stopReq {
+		e.res.Interrupted = true
+		return errors.New("interrupted while waiting for the session's connections")
+	}
+	e.phase = phWarmup
+	if err := e.pump(e.upAt.Add(e.cfg.Warmup), func() bool { return e.phase != phWarmup }); err != nil {
+		return err
+	}
+	if e.stopReq {
+		e.res.Interrupted = true
+		return errors.New("interrupted during warm-up, before the window opened")
+	}
+	if e.phase == phWarmup {
+		e.openWindow()
+		// the window closes at the client's first EOF (peerEOF), or on a stop request
+		if err := e.pump(time.Time{}, func() bool { return e.phase != phWindow }); err != nil {
+			e.endWindow()
+			return err
+		}
+	}
+	if e.stopReq {
+		e.res.Interrupted = true
+		e.endWindow()
+		for _, fd := range e.fds {
+			if c := &e.conns[fd]; c.state == stActive {
+				e.finish(fd, c)
+			}
+		}
+		return fmt.Errorf("interrupted %.1f s into the window", e.res.WindowSeconds)
+	}
+	if err := e.pump(time.Now().Add(e.cfg.DrainTimeout), func() bool { return e.nActive == 0 }); err != nil {
+		return err
+	}
+	if e.nActive > 0 {
+		return fmt.Errorf("client %s did not end %d of %d connections within %s of ending the first", e.res.Peer, e.nActive, e.cfg.Conns, e.cfg.DrainTimeout)
+	}
+	return nil
+}
+
+// acceptAll accepts connections and reads their headers until the announced session is complete.
+func (e *engine) acceptAll() error {
+	var deadline time.Time
+	if e.cfg.AcceptTimeout > 0 {
+		deadline = time.Now().Add(e.cfg.AcceptTimeout)
+	}
+	want := 0 // announced by the first header
+	for want == 0 || e.nActive < want {
+		if e.stopReq {
+			return nil
+		}
+		wait := 500 * time.Millisecond
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				if want == 0 {
+					return fmt.Errorf("no client connected to %s within %s", e.res.Local, e.cfg.AcceptTimeout)
+				}
+				return fmt.Errorf("only %d of %d connections from %s arrived within %s", e.nActive, want, e.res.Peer, e.cfg.SetupTimeout)
+			}
+			wait = min(wait, left)
+		}
+		n, err := e.poll(wait)
+		if err != nil {
+			return err
+		}
+		for k := 0; k < n; k++ {
+			fd := int(e.events[k].Fd)
+			switch {
+			case fd == e.wake:
+				e.handleWake()
+			case fd == e.lfd:
+				if err := e.accept(); err != nil {
+					return err
+				}
+				if e.setupFrom.IsZero() && len(e.fds) > 0 {
+					e.setupFrom = time.Now()
+					deadline = e.setupFrom.Add(e.cfg.SetupTimeout)
+				}
+			default:
+				c := e.connOf(fd)
+				if c == nil {
+					continue
+				}
+				if c.state == stActive {
+					if err := e.transferEvent(fd, e.events[k].Events); err != nil {
+						return err
+					}
+					continue
+				}
+				if c.state != stHandshake {
+					continue
+				}
+				h, done, err := e.readHeader(fd, c)
+				if err != nil {
+					return err
+				}
+				if !done {
+					continue
+				}
+				if want == 0 {
+					want = h.Conns
+					e.cfg.Conns, e.cfg.Duration, e.cfg.Warmup, e.cfg.Pace = h.Conns, h.Duration, h.Warmup, h.Pace
+					e.res.Conns = h.Conns
+					if h.Pace.MsgBytes > len(e.buf) {
+						e.buf = make([]byte, h.Pace.MsgBytes)
+					}
+					e.setDirection(h.Direction)
+					if e.sending && e.cfg.Options.ZeroCopy {
+						for _, f := range e.fds {
+							if err := e.zeroCopy(f); err != nil {
+								return err
+							}
+						}
+					}
+				} else if h.Conns != want || h.Direction != e.cfg.Direction || h.Pace != e.cfg.Pace {
+					return fmt.Errorf("client %s announced %d connections (%s) on one connection and %d (%s) on another", e.res.Peer, want, e.cfg.Direction, h.Conns, h.Direction)
+				}
+				if err := e.activate(fd, c); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// the session is complete: no more connections
+	unix.EpollCtl(e.ep, unix.EPOLL_CTL_DEL, e.lfd, nil)
+	unix.Close(e.lfd)
+	e.lfd = -1
+	e.upAt = time.Now()
+	e.res.SetupSeconds = e.upAt.Sub(e.setupFrom).Seconds()
+	return nil
+}
+
+// accept takes every pending connection off the listener.
+func (e *engine) accept() error {
+	for {
+		fd, sa, err := unix.Accept4(e.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err == unix.EAGAIN || err == unix.EINTR || err == unix.ECONNABORTED {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("accept on %s: %w", e.res.Local, err)
+		}
+		if e.res.Peer == "" {
+			e.res.Peer = addrOf(sa).String()
+			if ls, err := unix.Getsockname(fd); err == nil {
+				e.res.Local = addrOf(ls).String()
+			}
+			backlog := e.res.Sockets.Backlog
+			e.res.Sockets = readSockets(fd, e.cfg.Options)
+			e.res.Sockets.Backlog = backlog
+		}
+		if err := applyOptions(fd, Options{NoDelay: e.cfg.Options.NoDelay, Congestion: e.cfg.Options.Congestion}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		if e.sending {
+			if err := e.zeroCopy(fd); err != nil {
+				unix.Close(fd)
+				return err
+			}
+		}
+		e.track(fd, stHandshake)
+		if err := e.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLRDHUP); err != nil {
+			e.untrack(fd)
+			return err
+		}
+	}
+}
+
+// readHeader reads what has arrived of a connection's header.
+func (e *engine) readHeader(fd int, c *conn) (header, bool, error) {
+	n, err := unix.Read(fd, c.hdr[c.hdrN:])
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return header{}, false, nil
+	}
+	if err != nil {
+		return header{}, false, fmt.Errorf("read header from %s: %w", e.res.Peer, err)
+	}
+	if n == 0 {
+		return header{}, false, fmt.Errorf("read header from %s: connection closed after %d of %d bytes", e.res.Peer, c.hdrN, headerLen)
+	}
+	c.hdrN += n
+	if c.hdrN < headerLen {
+		return header{}, false, nil
+	}
+	h, err := decodeHeader(c.hdr[:])
+	if err != nil {
+		return h, false, fmt.Errorf("connection from %s: %w", e.res.Peer, err)
+	}
+	return h, true, nil
+}

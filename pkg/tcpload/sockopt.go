@@ -1,0 +1,96 @@
+package tcpload
+
+import (
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// applyOptions sets the socket options asked for on fd before connect/listen.
+func applyOptions(fd int, o Options) error {
+	if o.SndBuf > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SndBuf); err != nil {
+			return fmt.Errorf("set SO_SNDBUF %d: %w", o.SndBuf, err)
+		}
+	}
+	if o.RcvBuf > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.RcvBuf); err != nil {
+			return fmt.Errorf("set SO_RCVBUF %d: %w", o.RcvBuf, err)
+		}
+	}
+	if o.NoDelay {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("set TCP_NODELAY: %w", err)
+		}
+	}
+	if o.Congestion != "" {
+		if err := unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, o.Congestion); err != nil {
+			return fmt.Errorf("set congestion control %q: %w (available: /proc/sys/net/ipv4/tcp_available_congestion_control; others may need modprobe tcp_%s)", o.Congestion, err, o.Congestion)
+		}
+	}
+	return nil
+}
+
+// enableZeroCopy turns on SO_ZEROCOPY; the error says why it is unsupported.
+func enableZeroCopy(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, 1); err != nil {
+		return fmt.Errorf("SO_ZEROCOPY: %w", err)
+	}
+	return nil
+}
+
+// readSockets reports what the kernel granted on fd.
+func readSockets(fd int, o Options) result.Sockets {
+	s := result.Sockets{SndBufAsked: o.SndBuf, RcvBufAsked: o.RcvBuf, NoDelay: o.NoDelay}
+	s.SndBufGranted, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	s.RcvBufGranted, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	if cc, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION); err == nil {
+		s.Congestion = cc
+	}
+	return s
+}
+
+// sockaddr converts an address to a unix.Sockaddr.
+func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, unix.AF_INET
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	return sa, unix.AF_INET6
+}
+
+// addrOf converts a unix.Sockaddr back to an address (zero on unknown families).
+func addrOf(sa unix.Sockaddr) netip.AddrPort {
+	switch v := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(v.Addr), uint16(v.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(v.Addr), uint16(v.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// send writes p with MSG_NOSIGNAL (a peer gone gives EPIPE, not a signal), without allocating.
+func send(fd int, p []byte, flags int) (int, error) {
+	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		uintptr(flags|unix.MSG_NOSIGNAL), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// drainErrQueue reads MSG_ZEROCOPY completions off the socket's error queue.
+func drainErrQueue(fd int, oob []byte) {
+	for i := 0; i < 1024; i++ {
+		_, _, _, _, err := unix.Recvmsg(fd, nil, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if err != nil {
+			return
+		}
+	}
+}
