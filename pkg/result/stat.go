@@ -1,0 +1,93 @@
+package result
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+)
+
+// Stat summarises one figure over the repeats of a scenario: how many finite values there were,
+// their median, extremes and mean. The zero Stat (N == 0) means "not measured".
+type Stat struct {
+	N      int     `json:"n"`
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	Mean   float64 `json:"mean"`
+}
+
+// Summarize returns the Stat of xs. NaN and infinite values are left out (N counts only the
+// finite ones), so a failed division upstream never reaches a report; an empty or all-NaN
+// list gives the zero Stat.
+func Summarize(xs []float64) Stat {
+	vals := make([]float64, 0, len(xs))
+	for _, x := range xs {
+		if finite(x) {
+			vals = append(vals, x)
+		}
+	}
+	if len(vals) == 0 {
+		return Stat{}
+	}
+	sort.Float64s(vals)
+	n := len(vals)
+	var med float64
+	if n%2 == 1 {
+		med = vals[n/2]
+	} else {
+		med = vals[n/2-1]/2 + vals[n/2]/2
+	}
+	// Running mean: no overflow on large finite values.
+	var mean float64
+	for i, x := range vals {
+		mean += (x - mean) / float64(i+1)
+	}
+	return Stat{N: n, Median: med, Min: vals[0], Max: vals[n-1], Mean: mean}
+}
+
+// Valid reports whether s holds at least one measurement.
+func (s Stat) Valid() bool { return s.N > 0 }
+
+// Spread is Max - Min, the range the repeats covered (0 for an empty Stat).
+func (s Stat) Spread() float64 {
+	if s.N == 0 {
+		return 0
+	}
+	return s.Max - s.Min
+}
+
+// Overlaps reports whether the [Min, Max] ranges of s and o intersect. Two empty Stats do not
+// overlap anything.
+func (s Stat) Overlaps(o Stat) bool {
+	if s.N == 0 || o.N == 0 {
+		return false
+	}
+	return s.Min <= o.Max && o.Min <= s.Max
+}
+
+// MarshalJSON writes s with any non-finite field (which Summarize never produces, but a
+// hand-built Stat may hold) written as 0, so a Summary always encodes.
+func (s Stat) MarshalJSON() ([]byte, error) {
+	type plain Stat
+	p := plain{N: s.N, Median: clean(s.Median), Min: clean(s.Min), Max: clean(s.Max), Mean: clean(s.Mean)}
+	return json.Marshal(p)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// clean maps NaN and ±Inf to 0.
+func clean(x float64) float64 {
+	if finite(x) {
+		return x
+	}
+	return 0
+}
+
+// ratio returns a/b, or NaN when it is undefined (b <= 0 or either is not finite); NaN is
+// dropped later by Summarize.
+func ratio(a, b float64) float64 {
+	if !finite(a) || !finite(b) || b <= 0 {
+		return math.NaN()
+	}
+	return a / b
+}

@@ -1,0 +1,223 @@
+package result
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadThresholdsRepoFile(t *testing.T) {
+	th, err := LoadThresholds(filepath.Join("..", "..", "testdata", "thresholds", "local.yaml"))
+	require.NoError(t, err)
+	d := th.For("plain")
+	assert.Equal(t, Val(200), d.MinClientMbps)
+	assert.Equal(t, Val(0.5), d.MinBandwidthRatio)
+	assert.Equal(t, Val(4), d.MaxCoresPerGbps.Total)
+	assert.False(t, d.MinSidecarCoresPerGbps.Active())
+	istio := th.For("gr+istio")
+	assert.Equal(t, Val(0.05), istio.MinSidecarCoresPerGbps)
+	assert.Equal(t, Val(0.3), istio.MinBandwidthRatio)
+	assert.Equal(t, Val(8), istio.MaxCoresPerGbps.Total)
+	assert.Equal(t, Val(1), istio.MaxCoresPerGbps.Client, "defaults kept for keys not overridden")
+	assert.Equal(t, Val(200), istio.MinClientMbps)
+	assert.Empty(t, th.UnknownScenarios([]string{"plain", "gr", "gr+istio", "vpccni", "vpccni+istio", "nodeport"}))
+	assert.Equal(t, []string{"gr+istio", "vpccni+istio"}, th.UnknownScenarios([]string{"plain"}))
+}
+
+func TestParseThresholds(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+	}{
+		{"ok", "defaults:\n  min_client_mbps: 100\n", ""},
+		{"off", "defaults:\n  max_cost_ratio: 3\nscenarios:\n  a:\n    max_cost_ratio: off\n", ""},
+		{"unknown top key", "default:\n  min_client_mbps: 100\n", "field default not found"},
+		{"unknown bound key", "defaults:\n  min_client_mpbs: 100\n", "min_client_mpbs"},
+		{"unknown core key", "defaults:\n  max_cores_per_gbps: {envoy: 1}\n", "envoy"},
+		{"unknown key in scenario", "scenarios:\n  gr:\n    max_bogus: 1\n", "max_bogus"},
+		{"negative", "defaults:\n  min_client_mbps: -5\n", "negative bound -5"},
+		{"nan", "defaults:\n  max_cost_ratio: .nan\n", "not a finite number"},
+		{"inf", "defaults:\n  max_cost_ratio: .inf\n", "not a finite number"},
+		{"text", "defaults:\n  max_cost_ratio: lots\n", `"lots" is not a number`},
+		{"list", "defaults:\n  max_cost_ratio: [1]\n", "want a number or off"},
+		{"empty", "", "empty document"},
+		{"comments only", "# nothing\n", "empty document"},
+		{"bad yaml", "defaults: [\n", "parse thresholds"},
+		{"duplicate", "defaults:\n  max_cost_ratio: 1\n  max_cost_ratio: 2\n", "already defined"},
+		{"empty scenario name", "scenarios:\n  \"\": {}\n", "empty scenario name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			th, err := ParseThresholds([]byte(tt.yaml))
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				require.NotNil(t, th)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestLoadThresholdsErrorsNamePath(t *testing.T) {
+	_, err := LoadThresholds(filepath.Join(t.TempDir(), "missing.yaml"))
+	require.Error(t, err)
+	p := filepath.Join(t.TempDir(), "t.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("defaults:\n  min_floor: 1\n"), 0o644))
+	_, err = LoadThresholds(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), p)
+	assert.Contains(t, err.Error(), "min_floor")
+}
+
+func TestForMergesAndOff(t *testing.T) {
+	th, err := ParseThresholds([]byte(`
+defaults:
+  min_client_mbps: 100
+  max_cost_ratio: 3
+  max_cores_per_gbps: {client: 1, total: 4}
+scenarios:
+  a:
+    max_cost_ratio: off
+    max_cores_per_gbps: {total: 6}
+`))
+	require.NoError(t, err)
+	a := th.For("a")
+	assert.False(t, a.MaxCostRatio.Active())
+	assert.Equal(t, Val(6), a.MaxCoresPerGbps.Total)
+	assert.Equal(t, Val(1), a.MaxCoresPerGbps.Client)
+	assert.Equal(t, Val(100), a.MinClientMbps)
+	assert.Equal(t, Val(3), th.For("b").MaxCostRatio)
+	var nilT *Thresholds
+	assert.Equal(t, Bounds{}, nilT.For("a"))
+	assert.Nil(t, nilT.UnknownScenarios(nil))
+}
+
+func TestJudgeNoiseRule(t *testing.T) {
+	st := func(n int, med, lo, hi float64) Stat { return Stat{N: n, Median: med, Min: lo, Max: hi, Mean: med} }
+	tests := []struct {
+		name  string
+		s     Stat
+		bound string
+		thr   float64
+		want  string
+	}{
+		{"floor n=3 all above", st(3, 0.9, 0.8, 1), BoundMin, 0.5, GatePass},
+		{"floor n=3 median above min below", st(3, 0.6, 0.4, 0.7), BoundMin, 0.5, GatePass},
+		{"floor n=3 median below max above: noise", st(3, 0.45, 0.4, 0.55), BoundMin, 0.5, GateWarn},
+		{"floor n=3 all below", st(3, 0.41, 0.39, 0.44), BoundMin, 0.5, GateFail},
+		{"floor n=3 max exactly at floor passes as warn", st(3, 0.4, 0.3, 0.5), BoundMin, 0.5, GateWarn},
+		{"floor median exactly at floor passes", st(3, 0.5, 0.4, 0.6), BoundMin, 0.5, GatePass},
+		{"floor n=1 below", st(1, 0.49, 0.49, 0.49), BoundMin, 0.5, GateFail},
+		{"floor n=2 median below even though max above", st(2, 0.45, 0.3, 0.6), BoundMin, 0.5, GateFail},
+		{"floor n=2 median above", st(2, 0.55, 0.45, 0.65), BoundMin, 0.5, GatePass},
+		{"ceiling n=3 all below", st(3, 2, 1, 2.5), BoundMax, 3, GatePass},
+		{"ceiling n=3 median above min below: noise", st(3, 3.2, 2.9, 3.5), BoundMax, 3, GateWarn},
+		{"ceiling n=3 all above", st(3, 3.2, 3.1, 3.5), BoundMax, 3, GateFail},
+		{"ceiling n=1 above", st(1, 3.2, 3.2, 3.2), BoundMax, 3, GateFail},
+		{"ceiling n=5 all above", st(5, 4, 3.01, 9), BoundMax, 3, GateFail},
+		{"not measured", Stat{}, BoundMin, 0.5, GateFail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := judge(tt.s, tt.bound, tt.thr)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func rowWith(scenario string, mutate func(*Row)) Row {
+	r := Row{Scenario: scenario, Repeats: 3,
+		ClientMbps:         Stat{N: 3, Median: 3000, Min: 2900, Max: 3100, Mean: 3000},
+		ClientCoresPerGbps: Stat{N: 3, Median: 0.1, Min: 0.09, Max: 0.11, Mean: 0.1},
+		ServerCoresPerGbps: Stat{N: 3, Median: 0.1, Min: 0.09, Max: 0.11, Mean: 0.1},
+		KernelCoresPerGbps: Stat{N: 3, Median: 0.2, Min: 0.1, Max: 0.3, Mean: 0.2},
+		TotalCoresPerGbps:  Stat{N: 3, Median: 0.4, Min: 0.3, Max: 0.5, Mean: 0.4},
+		SetupSeconds:       Stat{N: 3, Median: 0.2, Min: 0.1, Max: 0.3, Mean: 0.2},
+		VsBaseline: &Comparison{Baseline: "plain", Pairs: 3,
+			BandwidthRatio: Stat{N: 3, Median: 0.41, Min: 0.39, Max: 0.44, Mean: 0.41},
+			CostRatio:      Stat{N: 3, Median: 1.5, Min: 1.4, Max: 1.6, Mean: 1.5}},
+	}
+	if mutate != nil {
+		mutate(&r)
+	}
+	return r
+}
+
+func TestCheckAndViolationString(t *testing.T) {
+	b := Bounds{MinBandwidthRatio: Val(0.5), MaxCostRatio: Val(3), MinClientMbps: Val(200)}
+	vs := Check(rowWith("gr+istio", nil), b)
+	require.Len(t, vs, 1)
+	assert.Equal(t, "gr+istio: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.50", vs[0].String())
+	assert.Equal(t, FigBandwidthRatio, vs[0].Figure)
+	assert.Equal(t, BoundMin, vs[0].Bound)
+	assert.Equal(t, 0.5, vs[0].Threshold)
+
+	vs = Check(rowWith("x", func(r *Row) {
+		r.TotalCoresPerGbps = Stat{N: 1, Median: 5, Min: 5, Max: 5, Mean: 5}
+	}), Bounds{MaxCoresPerGbps: CoreLimits{Total: Val(4)}})
+	require.Len(t, vs, 1)
+	assert.Equal(t, "x: total cores/Gbps 5.00 (n=1) is above the ceiling 4.00", vs[0].String())
+}
+
+func TestGateSidecarAndBaseline(t *testing.T) {
+	b := Bounds{
+		MinSidecarCoresPerGbps: Val(0.05),
+		MaxCoresPerGbps:        CoreLimits{Sidecar: Val(3), Client: Val(1), Server: Val(1), Kernel: Val(2), Total: Val(4)},
+		MinBandwidthRatio:      Val(0.3),
+		MaxCostRatio:           Val(3),
+		MaxSetupSeconds:        Val(30),
+		MaxRetransmits:         Val(1000),
+	}
+	// No sidecar and no baseline comparison.
+	gs := Gate(rowWith("gr+istio", func(r *Row) { r.VsBaseline = nil }), b)
+	byKey := map[string]GateResult{}
+	for _, g := range gs {
+		byKey[g.Figure+"/"+g.Bound] = g
+	}
+	assert.Len(t, gs, 10)
+	assert.Equal(t, GateFail, byKey["sidecar_cores_per_gbps/min"].Status)
+	assert.Equal(t, GateSkip, byKey["sidecar_cores_per_gbps/max"].Status)
+	assert.Equal(t, GateFail, byKey["bandwidth_ratio/min"].Status)
+	assert.Equal(t, GateFail, byKey["cost_ratio/max"].Status)
+	assert.Equal(t, GatePass, byKey["total_cores_per_gbps/max"].Status)
+	assert.Equal(t, GateFail, byKey["retransmits/max"].Status, "retransmits not measured in this hand-made row")
+	assert.Equal(t, "gr+istio: sidecar cores/Gbps no sidecar measured (floor 0.05)", byKey["sidecar_cores_per_gbps/min"].Violation().String())
+	assert.True(t, strings.HasPrefix(byKey["sidecar_cores_per_gbps/max"].String(), "SKIP gr+istio: sidecar cores/Gbps ceiling 3.00: no sidecar"))
+	assert.True(t, strings.HasPrefix(byKey["total_cores_per_gbps/max"].String(), "PASS gr+istio: total cores/Gbps median 0.40"))
+
+	// With a sidecar in the path.
+	sc := Stat{N: 3, Median: 0.4, Min: 0.3, Max: 0.5, Mean: 0.4}
+	gs = Gate(rowWith("gr+istio", func(r *Row) { r.SidecarCoresPerGbps = &sc }), Bounds{MinSidecarCoresPerGbps: Val(0.05)})
+	require.Len(t, gs, 1)
+	assert.Equal(t, GatePass, gs[0].Status)
+
+	// Warn text.
+	gs = Gate(rowWith("x", nil), Bounds{MinBandwidthRatio: Val(0.42)})
+	require.Len(t, gs, 1)
+	assert.Equal(t, GateWarn, gs[0].Status)
+	assert.Equal(t, "WARN x: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.42, but max 0.44 is not: within the noise", gs[0].String())
+
+	// Inactive limits produce nothing.
+	assert.Empty(t, Gate(rowWith("x", nil), Bounds{MaxCostRatio: Limit{Set: true, Off: true}}))
+}
+
+func TestSummaryApplyGates(t *testing.T) {
+	th, err := ParseThresholds([]byte("defaults:\n  min_bandwidth_ratio: 0.5\n  min_client_mbps: 200\nscenarios:\n  plain:\n    min_bandwidth_ratio: off\n"))
+	require.NoError(t, err)
+	s := Summary{Rows: []Row{rowWith("plain", nil), rowWith("gr", nil)}}
+	vs := s.ApplyGates(th)
+	require.Len(t, vs, 1)
+	assert.Equal(t, "gr", vs[0].Scenario)
+	assert.Len(t, s.Gates, 3)
+	assert.True(t, s.Failed())
+	assert.Empty(t, s.ApplyGates(nil))
+	assert.Empty(t, s.Gates)
+	assert.False(t, s.Failed())
+}
