@@ -1,0 +1,213 @@
+package usage
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// Snapshot is one reading of every counter a Sampler watches, taken at At.
+type Snapshot struct {
+	// At is when the reading started (monotonic clock included, for Diff).
+	At time.Time
+	// Proc is the sampled process's CPU time.
+	Proc ProcTimes
+	// Node is the machine's CPU time.
+	Node NodeTimes
+	// Net is the interface counters of the sampled process's network namespace.
+	Net map[string]DevCounters
+	// TCP is the TCP counters of the sampled process's network namespace.
+	TCP TCPCounters
+	// Watched holds the CPU time of each watched process that could be read, by name.
+	Watched map[string]ProcTimes
+	// Cgroups holds the cumulative CPU seconds of each watched cgroup that could be read.
+	Cgroups map[string]float64
+	// Missing lists, sorted, the watched processes and cgroups that could not be read (e.g. the
+	// process has exited); WatchErr says why.
+	Missing []string
+	// WatchErr joins the errors behind Missing; nil when nothing is missing.
+	WatchErr error
+}
+
+// Sampler reads a process's CPU, the node's CPU, the process's network namespace counters
+// and the CPU of other watched processes and cgroups, all at once, at measurement edges.
+// The zero value samples the calling process through /proc. A Sampler is safe for concurrent
+// use; its fields must not change after the first Take.
+type Sampler struct {
+	// PID is the process sampled (CPU, and the network namespace); 0 means the caller.
+	PID int
+	// Watch names other processes whose CPU is sampled too (e.g. "sidecar" -> envoy's pid).
+	Watch map[string]int
+	// Cgroups names cgroup directories whose CPU is sampled too (see ProcCgroupCPUDir).
+	Cgroups map[string]string
+	// FS is the proc filesystem read; nil means /proc (Default).
+	FS *FS
+
+	once  sync.Once
+	fs    *FS
+	fsErr error
+}
+
+// NewSampler returns a Sampler of pid (0 means the caller) and the watched processes,
+// reading /proc.
+func NewSampler(pid int, watch map[string]int) *Sampler {
+	return &Sampler{PID: pid, Watch: watch}
+}
+
+// NewSamplerFS returns a Sampler reading the proc filesystem mounted at procRoot (a fixture
+// directory in tests).
+func NewSamplerFS(procRoot string, pid int, watch map[string]int) (*Sampler, error) {
+	f, err := NewFS(procRoot)
+	if err != nil {
+		return nil, err
+	}
+	return &Sampler{PID: pid, Watch: watch, FS: f}, nil
+}
+
+func (s *Sampler) init() (*FS, error) {
+	s.once.Do(func() {
+		if s.FS != nil {
+			s.fs = s.FS
+			return
+		}
+		s.fs, s.fsErr = Default()
+	})
+	return s.fs, s.fsErr
+}
+
+// Take reads every counter once. Failing to read the sampled process, the node or the
+// network namespace is an error (the Snapshot then holds what could be read); a watched
+// process or cgroup that cannot be read (it has exited) is not: it is listed in Missing.
+func (s *Sampler) Take() (Snapshot, error) {
+	snap := Snapshot{At: time.Now()}
+	f, err := s.init()
+	if err != nil {
+		return snap, fmt.Errorf("sample: %w", err)
+	}
+	var errs []error
+	if snap.Proc, err = f.ReadProc(s.PID); err != nil {
+		errs = append(errs, err)
+	}
+	if snap.Node, err = f.ReadNode(); err != nil {
+		errs = append(errs, err)
+	}
+	if snap.Net, err = f.ReadNetDev(s.PID); err != nil {
+		errs = append(errs, err)
+	}
+	if snap.TCP, err = f.ReadTCP(s.PID); err != nil {
+		errs = append(errs, err)
+	}
+
+	var watchErrs []error
+	if len(s.Watch) > 0 {
+		snap.Watched = make(map[string]ProcTimes, len(s.Watch))
+		for name, pid := range s.Watch {
+			t, err := f.ReadProc(pid)
+			if err != nil {
+				snap.Missing = append(snap.Missing, name)
+				watchErrs = append(watchErrs, fmt.Errorf("watched %q (pid %d): %w", name, pid, err))
+				continue
+			}
+			snap.Watched[name] = t
+		}
+	}
+	if len(s.Cgroups) > 0 {
+		snap.Cgroups = make(map[string]float64, len(s.Cgroups))
+		for name, dir := range s.Cgroups {
+			v, err := ReadCgroupCPU(dir)
+			if err != nil {
+				snap.Missing = append(snap.Missing, name)
+				watchErrs = append(watchErrs, fmt.Errorf("watched cgroup %q: %w", name, err))
+				continue
+			}
+			snap.Cgroups[name] = v
+		}
+	}
+	slices.Sort(snap.Missing)
+	snap.WatchErr = errors.Join(watchErrs...)
+	return snap, errors.Join(errs...)
+}
+
+// Usage is what happened between two Snapshots.
+type Usage struct {
+	// Seconds is the time between the snapshots (0 when b is not after a).
+	Seconds float64
+	// CPU is the sampled process's CPU (CoresPerGbps left 0).
+	CPU result.CPU
+	// Node is the machine's CPU (CoresPerGbps left 0).
+	Node result.Node
+	// Iface is the traffic of the sampled process's network namespace.
+	Iface result.Iface
+	// TCP is the namespace-wide TCP segment counts (Retransmits left 0).
+	TCP result.TCP
+	// Watched is the CPU of each watched process read at both edges (same process at both).
+	Watched map[string]result.CPU
+	// Cgroups is the CPU of each watched cgroup read at both edges (Cores only).
+	Cgroups map[string]result.CPU
+	// Missing lists, sorted, the watched names missing at either edge, or whose pid was reused
+	// by another process in between.
+	Missing []string
+}
+
+// Diff returns the usage between snapshots a and b (b taken after a). It never returns
+// negative, NaN or infinite numbers: see ProcCPU, NodeCPU, IfaceDelta, TCPDelta.
+func Diff(a, b Snapshot) Usage {
+	sec := max(b.At.Sub(a.At).Seconds(), 0)
+	u := Usage{
+		Seconds: sec,
+		CPU:     ProcCPU(a.Proc, b.Proc, sec),
+		Node:    NodeCPU(a.Node, b.Node, sec),
+		Iface:   IfaceDelta(a.Net, b.Net, sec),
+		TCP:     TCPDelta(a.TCP, b.TCP),
+	}
+	missing := map[string]bool{}
+	for _, n := range a.Missing {
+		missing[n] = true
+	}
+	for _, n := range b.Missing {
+		missing[n] = true
+	}
+	if len(a.Watched)+len(b.Watched) > 0 {
+		u.Watched = make(map[string]result.CPU, len(b.Watched))
+		for name, tb := range b.Watched {
+			ta, ok := a.Watched[name]
+			switch {
+			case !ok:
+				missing[name] = true
+			case ta.Start != 0 && tb.Start != 0 && ta.Start != tb.Start:
+				missing[name] = true // pid reused by another process
+			default:
+				u.Watched[name] = ProcCPU(ta, tb, sec)
+			}
+		}
+		for name := range a.Watched {
+			if _, ok := b.Watched[name]; !ok {
+				missing[name] = true
+			}
+		}
+	}
+	if len(a.Cgroups)+len(b.Cgroups) > 0 {
+		u.Cgroups = make(map[string]result.CPU, len(b.Cgroups))
+		for name, vb := range b.Cgroups {
+			if va, ok := a.Cgroups[name]; ok {
+				u.Cgroups[name] = CgroupCPU(va, vb, sec)
+			} else {
+				missing[name] = true
+			}
+		}
+		for name := range a.Cgroups {
+			if _, ok := b.Cgroups[name]; !ok {
+				missing[name] = true
+			}
+		}
+	}
+	if len(missing) > 0 {
+		u.Missing = slices.Sorted(maps.Keys(missing))
+	}
+	return u
+}
