@@ -281,13 +281,13 @@ func (v Violation) String() string {
 		if r == "" {
 			r = "not measured"
 		}
-		return fmt.Sprintf("%s: %s %s (%s %s)", v.Scenario, lbl, r, boundNoun(v.Bound), Num(v.Threshold))
+		return fmt.Sprintf("%s: %s %s (%s %s)", v.Scenario, lbl, r, boundNoun(v.Bound), numExact(v.Threshold))
 	}
 	dir := "below"
 	if v.Bound == BoundMax {
 		dir = "above"
 	}
-	return fmt.Sprintf("%s: %s %s is %s the %s %s", v.Scenario, lbl, describe(v.Measured), dir, boundNoun(v.Bound), Num(v.Threshold))
+	return fmt.Sprintf("%s: %s %s is %s the %s %s", v.Scenario, lbl, describe(v.Measured), dir, boundNoun(v.Bound), numExact(v.Threshold))
 }
 
 // String describes the gate result on one line, prefixed with PASS, WARN, FAIL or SKIP.
@@ -298,16 +298,16 @@ func (g GateResult) String() string {
 	case GateFail:
 		return "FAIL " + g.Violation().String()
 	case GateSkip:
-		return fmt.Sprintf("SKIP %s: %s %s %s: %s", g.Scenario, lbl, boundNoun(g.Bound), Num(g.Threshold), g.Reason)
+		return fmt.Sprintf("SKIP %s: %s %s %s: %s", g.Scenario, lbl, boundNoun(g.Bound), numExact(g.Threshold), g.Reason)
 	case GateWarn:
 		return fmt.Sprintf("WARN %s: %s %s is %s the %s %s, but %s: within the noise", g.Scenario, lbl, describe(g.Measured),
-			map[string]string{BoundMin: "below", BoundMax: "above"}[g.Bound], boundNoun(g.Bound), Num(g.Threshold), g.Reason)
+			map[string]string{BoundMin: "below", BoundMax: "above"}[g.Bound], boundNoun(g.Bound), numExact(g.Threshold), g.Reason)
 	}
 	op := ">="
 	if g.Bound == BoundMax {
 		op = "<="
 	}
-	return fmt.Sprintf("%s %s: %s %s %s %s %s", tag, g.Scenario, lbl, describe(g.Measured), op, boundNoun(g.Bound), Num(g.Threshold))
+	return fmt.Sprintf("%s %s: %s %s %s %s %s", tag, g.Scenario, lbl, describe(g.Measured), op, boundNoun(g.Bound), numExact(g.Threshold))
 }
 
 // Violation converts the result to a Violation (meaningful when Status is GateFail).
@@ -350,6 +350,19 @@ func Num(x float64) string {
 		return strconv.FormatFloat(x, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(x, 'g', 3, 64)
+}
+
+// numExact formats a threshold: like Num, but with all its digits when Num would round it
+// (0.405 stays 0.405, so it is never shown equal to a measured 0.41).
+func numExact(x float64) string {
+	n := Num(x)
+	if v, err := strconv.ParseFloat(n, 64); err == nil && v == x {
+		return n
+	}
+	if e := strconv.FormatFloat(x, 'f', -1, 64); len(e) <= 12 {
+		return e
+	}
+	return n
 }
 
 // MinRepeatsForRange is the number of repeats from which the range of the repeats, not the

@@ -221,3 +221,9 @@ func TestSummaryApplyGates(t *testing.T) {
 	assert.Empty(t, s.Gates)
 	assert.False(t, s.Failed())
 }
+
+func TestNumExact(t *testing.T) {
+	for in, want := range map[float64]string{0.5: "0.50", 200: "200", 0.405: "0.405", 0.05: "0.05", 3: "3.00", 1234.5: "1234.5"} {
+		assert.Equal(t, want, numExact(in), "numExact(%v)", in)
+	}
+}
