@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -153,6 +154,9 @@ func (e *engine) acceptAll() error {
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
+				if want == 0 && len(e.fds) > 0 {
+					return fmt.Errorf("a client connected from %s but sent no complete tcpload header within %s", e.res.Peer, e.cfg.SetupTimeout)
+				}
 				if want == 0 {
 					return fmt.Errorf("no client connected to %s within %s", e.res.Local, e.cfg.AcceptTimeout)
 				}
@@ -281,6 +285,13 @@ func (e *engine) readHeader(fd int, c *conn) (header, bool, error) {
 		return header{}, false, fmt.Errorf("read header from %s: connection closed after %d of %d bytes", e.res.Peer, c.hdrN, headerLen)
 	}
 	c.hdrN += n
+	if c.hdrN >= 4 && c.hdrN < headerLen {
+		var probe [headerLen]byte
+		copy(probe[:], c.hdr[:4])
+		if _, err := decodeHeader(probe[:]); err != nil && strings.Contains(err.Error(), "magic") {
+			return header{}, false, fmt.Errorf("connection from %s: %w", e.res.Peer, err)
+		}
+	}
 	if c.hdrN < headerLen {
 		return header{}, false, nil
 	}

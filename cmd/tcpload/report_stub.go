@@ -1,0 +1,6 @@
+package main
+
+import "context"
+
+func runReport(ctx context.Context, args []string) int  { return 2 }
+func runCompare(ctx context.Context, args []string) int { return 2 }

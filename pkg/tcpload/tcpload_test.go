@@ -1,0 +1,285 @@
+package tcpload
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// session runs one server and one client on loopback and returns both results.
+func session(t *testing.T, cfg Config, srvCtx, cliCtx context.Context) (srv, cli *Result) {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", Config{Buffer: cfg.Buffer, Options: cfg.Options, SetupTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	done := make(chan *Result, 1)
+	go func() { done <- s.Serve(srvCtx) }()
+	cli = RunClient(cliCtx, s.Addr().String(), cfg)
+	select {
+	case srv = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not end within 15 s of the client")
+	}
+	return srv, cli
+}
+
+func TestSessionConservesBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  Direction
+		cfg  Config
+	}{
+		{"server-push seed defaults", ServerPush, Config{Conns: 100}},
+		{"client-push", ClientPush, Config{Conns: 20}},
+		{"small buffer", ServerPush, Config{Conns: 5, Buffer: 1000}},
+		{"sockopts", ServerPush, Config{Conns: 4, Options: Options{SndBuf: 65536, RcvBuf: 65536, NoDelay: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Direction = tc.dir
+			cfg.Duration, cfg.Warmup, cfg.Interval = 800*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+			srv, cli := session(t, cfg, context.Background(), context.Background())
+			require.NoError(t, srv.Err)
+			require.NoError(t, cli.Err)
+			assert.Equal(t, srv.TotalBytes, cli.TotalBytes, "what the sender wrote must equal what the receiver read")
+			assert.Positive(t, cli.WindowBytes)
+			assert.Positive(t, srv.WindowBytes)
+			assert.Equal(t, cfg.Conns, srv.Conns, "the server learns the session size from the header")
+			assert.Equal(t, tc.dir == ServerPush, srv.Sending)
+			assert.Equal(t, tc.dir == ClientPush, cli.Sending)
+			assert.InDelta(t, 0.8, cli.WindowSeconds, 0.15)
+			assert.GreaterOrEqual(t, len(cli.Intervals), 3)
+			assert.LessOrEqual(t, len(cli.Intervals), 5)
+			assert.Positive(t, cli.PerConnMin, "every connection moved data")
+			assert.GreaterOrEqual(t, cli.PerConnMax, cli.PerConnMin)
+			assert.Less(t, cli.SetupSeconds, 2.0)
+			var sum uint64
+			for _, iv := range cli.Intervals {
+				sum += iv.Bytes
+			}
+			assert.Equal(t, cli.WindowBytes, sum, "intervals add up to the window")
+			if cfg.Options.SndBuf > 0 {
+				assert.Equal(t, 2*cfg.Options.SndBuf, cli.Sockets.SndBufGranted, "the kernel doubles SO_SNDBUF")
+				assert.True(t, cli.Sockets.NoDelay)
+			}
+		})
+	}
+}
+
+func TestPacing(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		pace     Pace
+		conns    int
+		wantRate float64 // bytes/s over all connections
+	}{
+		{"business 20 msgs/s", Pace{MsgsPerSec: 20, MsgBytes: 5000}, 10, 20 * 5000 * 10},
+		{"rate 200 kB/s", Pace{RateBytes: 200e3}, 5, 5 * 200e3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Conns: tc.conns, Pace: tc.pace, Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, Interval: 500 * time.Millisecond}
+			srv, cli := session(t, cfg, context.Background(), context.Background())
+			require.NoError(t, srv.Err)
+			require.NoError(t, cli.Err)
+			got := float64(srv.WindowBytes) / srv.WindowSeconds
+			assert.InEpsilon(t, tc.wantRate, got, 0.25, "paced rate %.0f B/s, want %.0f", got, tc.wantRate)
+			assert.Equal(t, tc.pace, srv.Pace, "the server applies the pacing the client announced")
+			assert.Equal(t, srv.TotalBytes, cli.TotalBytes)
+		})
+	}
+}
+
+func TestConnectRefusedGivesUpWithAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	start := time.Now()
+	res := RunClient(context.Background(), addr, Config{Conns: 3, Duration: time.Second, SetupTimeout: 600 * time.Millisecond})
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), addr)
+	assert.Contains(t, res.Err.Error(), "refused")
+	assert.Less(t, time.Since(start), 3*time.Second)
+}
+
+func TestClientRetriesUntilServerListens(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	done := make(chan *Result, 1)
+	go func() {
+		done <- RunClient(context.Background(), addr, Config{Conns: 3, Duration: 300 * time.Millisecond, Warmup: 1, SetupTimeout: 5 * time.Second})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s, err := Listen(addr, Config{})
+	require.NoError(t, err)
+	srv := s.Serve(context.Background())
+	cli := <-done
+	require.NoError(t, cli.Err)
+	require.NoError(t, srv.Err)
+	assert.Greater(t, cli.SetupSeconds, 0.2, "set-up time includes the retries")
+}
+
+func TestServerStopsEarlyClientReportsIt(t *testing.T) {
+	srvCtx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(700*time.Millisecond, cancel)
+	start := time.Now()
+	srv, cli := session(t, Config{Conns: 10, Duration: 10 * time.Second, Warmup: 100 * time.Millisecond}, srvCtx, context.Background())
+	require.Error(t, srv.Err)
+	assert.True(t, srv.Interrupted)
+	require.Error(t, cli.Err, "the client must notice the server ended the session")
+	assert.Contains(t, cli.Err.Error(), "closed a connection")
+	assert.Less(t, time.Since(start), 3*time.Second, "the survivor ends within 2 s")
+	assert.Positive(t, cli.WindowBytes, "the partial window is kept")
+}
+
+func TestClientInterruptedKeepsWhatWasMeasured(t *testing.T) {
+	cliCtx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(800*time.Millisecond, cancel)
+	srv, cli := session(t, Config{Conns: 10, Duration: 10 * time.Second, Warmup: 100 * time.Millisecond}, context.Background(), cliCtx)
+	assert.True(t, cli.Interrupted)
+	require.Error(t, cli.Err)
+	assert.InDelta(t, 0.7, cli.WindowSeconds, 0.3)
+	assert.Positive(t, cli.WindowBytes)
+	require.Error(t, srv.Err, "the server sees the session end before the announced window")
+	assert.Equal(t, srv.TotalBytes, cli.TotalBytes, "an interrupted client still drains the session")
+}
+
+func TestServerAcceptTimeout(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", Config{AcceptTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	res := s.Serve(context.Background())
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), "no client connected")
+}
+
+func TestServerRejectsForeignPeer(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", Config{AcceptTimeout: 3 * time.Second, SetupTimeout: 500 * time.Millisecond})
+	require.NoError(t, err)
+	done := make(chan *Result, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	c, err := net.Dial("tcp", s.Addr().String())
+	require.NoError(t, err)
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\n")
+	res := <-done
+	c.Close()
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), "not a tcpload client")
+
+	// a peer that says nothing is given up on after the set-up timeout
+	s, err = Listen("127.0.0.1:0", Config{AcceptTimeout: 3 * time.Second, SetupTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	go func() { done <- s.Serve(context.Background()) }()
+	c, err = net.Dial("tcp", s.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	res = <-done
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), "no complete tcpload header")
+}
+
+func TestMeterRecord(t *testing.T) {
+	m, err := NewMeter(nil)
+	require.NoError(t, err)
+	s, err := Listen("127.0.0.1:0", Config{})
+	require.NoError(t, err)
+	done := make(chan *Result, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	cli := RunClient(context.Background(), s.Addr().String(), Config{Conns: 4, Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond, Probe: m})
+	<-done
+	require.NoError(t, cli.Err)
+	rec := NewRecord(cli, m)
+	assert.Equal(t, result.Schema, rec.Schema)
+	assert.Equal(t, result.RoleClient, rec.Role)
+	assert.Positive(t, rec.Mbps)
+	assert.Positive(t, rec.CPU.Cores, "the client used CPU")
+	assert.Positive(t, rec.CPU.CoresPerGbps)
+	assert.Positive(t, rec.Node.BusyCores)
+	// data read early in the window may have crossed lo before it opened (socket buffers)
+	assert.GreaterOrEqual(t, float64(rec.Iface.RxBytes), float64(rec.Bytes)*0.5, "loopback carried the application bytes")
+	assert.Empty(t, rec.Error)
+	require.NotEmpty(t, rec.Intervals)
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{}.WithDefaults()
+	require.NoError(t, ok.Validate())
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"conns 0", func(c *Config) { c.Conns = 0 }, "--conns 0"},
+		{"conns huge", func(c *Config) { c.Conns = MaxConns + 1 }, "--conns"},
+		{"buffer -1", func(c *Config) { c.Buffer = -1 }, "--buffer -1"},
+		{"duration 0", func(c *Config) { c.Duration = 0 }, "--duration"},
+		{"warmup negative", func(c *Config) { c.Warmup = -1 }, "--warmup"},
+		{"interval 0", func(c *Config) { c.Interval = 0 }, "--interval"},
+		{"rate and msgs", func(c *Config) { c.Pace = Pace{RateBytes: 1, MsgsPerSec: 1, MsgBytes: 1} }, "exclude"},
+		{"msgs without size", func(c *Config) { c.Pace = Pace{MsgsPerSec: 20} }, "--msg-size"},
+		{"msg larger than buffer", func(c *Config) { c.Pace = Pace{MsgsPerSec: 20, MsgBytes: c.Buffer + 1} }, "larger than --buffer"},
+		{"bad direction", func(c *Config) { c.Direction = "sideways" }, "--direction"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.mod(&c)
+			err := c.Validate()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestHeaderRoundTrip(t *testing.T) {
+	h := header{Direction: ClientPush, Conns: 100, Index: 99, Duration: 10 * time.Second, Warmup: 2 * time.Second, Pace: Pace{MsgsPerSec: 20, MsgBytes: 25000}}
+	b := h.encode()
+	got, err := decodeHeader(b[:])
+	require.NoError(t, err)
+	assert.Equal(t, h, got)
+	for _, tc := range []struct {
+		name string
+		mod  func(b []byte)
+		want string
+	}{
+		{"magic", func(b []byte) { b[0] = 'G' }, "magic"},
+		{"version", func(b []byte) { b[4] = 9 }, "version"},
+		{"direction", func(b []byte) { b[5] = 7 }, "direction"},
+		{"index out of range", func(b []byte) { b[15] = 200 }, "index"},
+		{"zero conns", func(b []byte) { copy(b[8:12], []byte{0, 0, 0, 0}) }, "connections"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := b
+			tc.mod(c[:])
+			_, err := decodeHeader(c[:])
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	b := header{Direction: ServerPush, Conns: 100, Index: 3, Duration: time.Second}.encode()
+	f.Add(b[:])
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n12345678"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := decodeHeader(data)
+		if err != nil {
+			return
+		}
+		if h.Conns < 1 || h.Conns > MaxConns || h.Index >= h.Conns || h.Pace.Validate() != nil {
+			t.Fatalf("decoded an invalid header without error: %+v", h)
+		}
+		re := h.encode()
+		h2, err := decodeHeader(re[:])
+		if err != nil || h2.Conns != h.Conns || h2.Direction != h.Direction {
+			t.Fatalf("round trip of %+v: %+v, %v", h, h2, err)
+		}
+	})
+}
