@@ -394,6 +394,11 @@ func Gate(row Row, b Bounds) []GateResult {
 			return
 		}
 		g := GateResult{Scenario: row.Scenario, Figure: fig, Bound: bound, Threshold: l.Value}
+		if !finite(l.Value) || l.Value < 0 { // only possible for Bounds built in code
+			g.Threshold, g.Status, g.Reason = 0, GateFail, fmt.Sprintf("invalid threshold %v", l.Value)
+			out = append(out, g)
+			return
+		}
 		if st == nil {
 			g.Status, g.Reason = GateFail, missing
 			if fig == FigSidecarCoresPerGbps && bound == BoundMax {

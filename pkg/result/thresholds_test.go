@@ -1,6 +1,8 @@
 package result
 
 import (
+	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,4 +228,17 @@ func TestNumExact(t *testing.T) {
 	for in, want := range map[float64]string{0.5: "0.50", 200: "200", 0.405: "0.405", 0.05: "0.05", 3: "3.00", 1234.5: "1234.5"} {
 		assert.Equal(t, want, numExact(in), "numExact(%v)", in)
 	}
+}
+
+func TestGateInvalidThresholdBuiltInCode(t *testing.T) {
+	gs := Gate(rowWith("x", nil), Bounds{MinClientMbps: Val(math.NaN()), MaxCostRatio: Val(-1)})
+	require.Len(t, gs, 2)
+	for _, g := range gs {
+		assert.Equal(t, GateFail, g.Status)
+		assert.Contains(t, g.Reason, "invalid threshold")
+		assert.Equal(t, 0.0, g.Threshold)
+	}
+	var buf bytes.Buffer
+	s := Summary{Gates: gs}
+	require.NoError(t, s.Write(&buf))
 }
