@@ -26,6 +26,9 @@ func runServer(ctx context.Context, args []string) int {
 	if err := parseFlags(fs, args); err != nil {
 		return exitCode(err)
 	}
+	if c.cfg.Buffer < 1 { // WithDefaults would take 0 for "unset"
+		return exitCode(usageErr("server: --buffer %d: want 1..%d bytes", c.cfg.Buffer, tcpload.MaxBuffer))
+	}
 	if err := c.cfg.WithDefaults().Validate(); err != nil {
 		return exitCode(usageErr("server: %v", err))
 	}
