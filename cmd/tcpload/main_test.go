@@ -110,7 +110,6 @@ func freePort(t *testing.T) string {
 	return "127.0.0.1:" + strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)
 }
 
-
 func TestConnectionRefusedExitsOneNamingTheAddress(t *testing.T) {
 	addr := freePort(t)
 	start := time.Now()
