@@ -71,6 +71,7 @@ func Up(ctx context.Context, spec Spec) (env *Env, err error) {
 
 	b := &builder{ctx: ctx, e: e, ip: toolPath(toolIP)}
 	b.note(fmt.Sprintf("run prefix %s: every object lives in network namespaces named %s-*; nothing is linked to the root namespace; state in %s", prefix, prefix, dir))
+	b.hook("start")
 	b.vpc()
 	switch s.Kind {
 	case KindPlain:
@@ -85,6 +86,7 @@ func Up(ctx context.Context, spec Spec) (env *Env, err error) {
 	if s.Istio {
 		b.istio()
 	}
+	b.hook("built")
 	b.note("links are veth pairs and Linux bridges: they carry GSO/GRO super-packets (up to 64 KB) with no wire, so interface byte counters include one header per super-packet, not per MTU-sized segment as a NIC's would")
 	b.note("all emulated hosts share this machine's cores and kernel: per-node CPU/idle is not separable; per-process CPU is")
 	if b.err != nil {
@@ -94,6 +96,17 @@ func Up(ctx context.Context, spec Spec) (env *Env, err error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// upHook, if set (by tests), runs at stages of Up ("start": prefix and
+// state dir claimed, nothing built; "built": topology and sidecars up); an
+// error or panic from it makes Up fail.
+var upHook func(stage string, e *Env) error
+
+func (b *builder) hook(stage string) {
+	if upHook != nil && b.err == nil {
+		b.fail(upHook(stage, b.e))
+	}
 }
 
 // builder runs the steps of Up; after the first error every step is a no-op

@@ -309,9 +309,14 @@ func missingCaps() string {
 
 // Command returns a command that runs name with args inside h's network
 // namespace (through nsenter, which execs the program in place, so the
-// command's pid is the program's). The process gets SIGKILL if the thread that
-// started it dies (Pdeathsig); the caller may replace SysProcAttr. If h is not
-// a host of a live env, the command's Err is set and Start fails.
+// command's pid is the program's). If h is not a host of a live env, the
+// command's Err is set and Start fails.
+//
+// The command carries Pdeathsig SIGKILL so it dies with the test process.
+// Linux ties Pdeathsig to the thread that forks: start it from an ordinary
+// goroutine (not one that locks its OS thread and exits), or clear
+// SysProcAttr.Pdeathsig. Down kills whatever still runs in the env's
+// namespaces anyway.
 func (e *Env) Command(ctx context.Context, h Host, name string, args ...string) *exec.Cmd {
 	if ctx == nil {
 		ctx = context.Background()

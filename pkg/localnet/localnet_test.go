@@ -475,3 +475,56 @@ func TestRulesShape(t *testing.T) {
 		assert.Contains(t, i, want)
 	}
 }
+
+func TestFailedUpTearsDown(t *testing.T) {
+	spec := Spec{Kind: KindGR, Istio: true}
+	skipUnlessReady(t, spec)
+	t.Cleanup(func() { upHook = nil })
+	var made *Env
+	var pids []int
+	upHook = func(stage string, e *Env) error {
+		if stage != "built" {
+			return nil
+		}
+		made = e
+		for _, s := range e.Sidecars {
+			pids = append(pids, s.PID)
+		}
+		return errors.New("injected failure")
+	}
+	env, err := Up(context.Background(), spec)
+	require.ErrorContains(t, err, "injected failure")
+	require.Nil(t, env)
+	require.NotNil(t, made)
+	require.Len(t, pids, 2, "the sidecars had started")
+	waitGone(t, pids)
+	left, err := Leftovers(made.Prefix)
+	require.NoError(t, err)
+	assert.Empty(t, left, "a failed Up leaves nothing")
+
+	upHook = func(stage string, e *Env) error {
+		if stage == "built" {
+			made = e
+			panic("injected panic")
+		}
+		return nil
+	}
+	require.PanicsWithValue(t, "injected panic", func() { _, _ = Up(context.Background(), Spec{Kind: KindNodePort}) })
+	left, err = Leftovers(made.Prefix)
+	require.NoError(t, err)
+	assert.Empty(t, left, "a panicking Up leaves nothing")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	upHook = func(stage string, e *Env) error {
+		if stage == "start" {
+			made = e
+			cancel() // as DownAll does on a signal during Up
+		}
+		return nil
+	}
+	_, err = Up(ctx, Spec{Kind: KindPlain})
+	require.ErrorIs(t, err, context.Canceled)
+	left, err = Leftovers(made.Prefix)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}

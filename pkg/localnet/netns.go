@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -142,11 +143,71 @@ func readNetDev(ns string) (map[string][2]uint64, error) {
 	return out, nil
 }
 
-// startInNetns starts cmd so that it is born in the named namespace. The
-// starting thread stays alive afterwards (it is returned to the runtime), so
-// a Pdeathsig in cmd.SysProcAttr fires only when this process dies.
+// The spawner is a goroutine locked to its own OS thread for the life of
+// the process. Sidecars are forked from it, so their Pdeathsig (which Linux
+// ties to the forking thread, not the process) fires only when this process
+// dies, never when the Go runtime retires a pooled thread that some other
+// goroutine locked and abandoned.
+var spawner struct {
+	sync.Mutex
+	ch chan spawnReq
+}
+
+type spawnReq struct {
+	ns   string
+	cmd  *exec.Cmd
+	errc chan error
+}
+
+// startInNetns starts cmd from the spawner thread, so that the process is
+// born in the named namespace.
 func startInNetns(ns string, cmd *exec.Cmd) error {
-	return inNetns(ns, cmd.Start)
+	spawner.Lock()
+	if spawner.ch == nil {
+		spawner.ch = make(chan spawnReq)
+		go spawnerLoop(spawner.ch)
+	}
+	ch := spawner.ch
+	spawner.Unlock()
+	req := spawnReq{ns: ns, cmd: cmd, errc: make(chan error, 1)}
+	ch <- req
+	return <-req.errc
+}
+
+// spawnerLoop serves start requests on a thread it never releases. If the
+// thread cannot return to its namespace it retires from service but stays
+// parked, keeping its children's Pdeathsig armed.
+func spawnerLoop(ch chan spawnReq) {
+	runtime.LockOSThread()
+	orig, origErr := os.Open("/proc/thread-self/ns/net")
+	for req := range ch {
+		if origErr != nil {
+			req.errc <- fmt.Errorf("spawner: open own netns: %w", origErr)
+			continue
+		}
+		target, err := os.Open(netnsPath(req.ns))
+		if err != nil {
+			req.errc <- fmt.Errorf("spawner: open netns %s: %w", req.ns, err)
+			continue
+		}
+		err = unix.Setns(int(target.Fd()), unix.CLONE_NEWNET)
+		target.Close()
+		if err != nil {
+			req.errc <- fmt.Errorf("spawner: setns %s: %w", req.ns, err)
+			continue
+		}
+		startErr := req.cmd.Start()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			spawner.Lock()
+			if spawner.ch == ch {
+				spawner.ch = nil
+			}
+			spawner.Unlock()
+			req.errc <- errors.Join(startErr, fmt.Errorf("spawner: return from netns %s: %w", req.ns, err))
+			select {} // park forever
+		}
+		req.errc <- startErr
+	}
 }
 
 // nsInode returns the namespace inode behind a path such as /run/netns/X or

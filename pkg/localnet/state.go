@@ -155,7 +155,8 @@ var signalOnce sync.Once
 
 // HandleSignals installs, once per process, a handler for SIGINT, SIGTERM
 // and SIGHUP that tears down every live Env (DownAll) and then exits with
-// status 128+signal (130 for SIGINT, 143 for SIGTERM). Call it from TestMain
+// status 128+signal (130 for SIGINT, 143 for SIGTERM); a second signal during
+// the teardown exits at once. Call it from TestMain
 // or main before the first Up. Sidecar proxies die with the process anyway
 // (Pdeathsig); the handler also removes namespaces and state.
 func HandleSignals() {
@@ -164,15 +165,21 @@ func HandleSignals() {
 		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		go func() {
 			sig := <-ch
-			err := DownAll()
 			code := 1
 			if s, ok := sig.(syscall.Signal); ok {
 				code = 128 + int(s)
 			}
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "localnet: %v: teardown: %v\n", sig, err)
-			} else {
-				fmt.Fprintf(os.Stderr, "localnet: %v: tore down all environments\n", sig)
+			done := make(chan error, 1)
+			go func() { done <- DownAll() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "localnet: %v: teardown: %v\n", sig, err)
+				} else {
+					fmt.Fprintf(os.Stderr, "localnet: %v: tore down all environments\n", sig)
+				}
+			case sig2 := <-ch:
+				fmt.Fprintf(os.Stderr, "localnet: %v during teardown: exiting; run localnet.Reap to clean up\n", sig2)
 			}
 			os.Exit(code)
 		}()
