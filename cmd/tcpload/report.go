@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pathcost/pathcost/pkg/report"
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// readSummary reads summary.json from a results directory or a file path.
+func readSummary(path string) (*result.Summary, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, "summary.json")
+	}
+	return result.ReadSummary(path)
+}
+
+func runReport(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	markdown := fs.Bool("markdown", false, "print the markdown table instead of the text table")
+	thresholds := fs.String("thresholds", "", "re-apply the gates of this thresholds file (YAML)")
+	out := fs.String("out", "", "also write summary.json/.md/.txt and chart.svg into this directory")
+	fs.Usage = usageFunc(fs, "report [flags] RESULTS_DIR|summary.json", "Prints the seed-shaped table of a run's summary. Exit status 1 when a gate failed.")
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		return exitCode(usageErr("report: want one RESULTS_DIR or summary.json, got %d arguments", fs.NArg()))
+	}
+	s, err := readSummary(fs.Arg(0))
+	if err != nil {
+		return exitCode(err)
+	}
+	if *thresholds != "" {
+		t, err := result.LoadThresholds(*thresholds)
+		if err != nil {
+			return exitCode(usageErr("report: --thresholds: %v", err))
+		}
+		s.ApplyGates(t)
+	}
+	if *markdown {
+		err = report.Markdown(stdout, *s)
+	} else {
+		err = report.Text(stdout, *s)
+	}
+	if err != nil {
+		return exitCode(err)
+	}
+	if *out != "" {
+		if err := report.WriteAll(*out, *s); err != nil {
+			return exitCode(err)
+		}
+		fmt.Fprintf(stderr, "report: wrote %s\n", *out)
+	}
+	if s.Failed() {
+		return 1
+	}
+	return 0
+}
+
+func runCompare(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.Usage = usageFunc(fs, "compare OLD NEW", "Compares two summaries (results directories or summary.json files) figure by figure:\nold and new medians, the change in percent, and whether the min-max ranges overlap.")
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 2 {
+		return exitCode(usageErr("compare: want OLD and NEW, got %d arguments", fs.NArg()))
+	}
+	old, err := readSummary(fs.Arg(0))
+	if err != nil {
+		return exitCode(err)
+	}
+	cur, err := readSummary(fs.Arg(1))
+	if err != nil {
+		return exitCode(err)
+	}
+	if err := result.WriteDeltas(stdout, result.Compare(*old, *cur)); err != nil {
+		return exitCode(err)
+	}
+	return 0
+}
