@@ -1,0 +1,11 @@
+// Package nskube is an e2e-framework cluster provider that runs a real multi-node Kubernetes on one
+// Linux machine with no container engine and no registry: the binaries are built from the Go module
+// proxy, each node is a network namespace (with its own mount namespace, containerd, kubelet and
+// kube-proxy) attached by veth to a bridge namespace that plays the VPC, and images are built from
+// static binaries and imported into every node's containerd.
+//
+//	testenv.Setup(envfuncs.CreateCluster(nskube.NewProvider(), "pathcost"))
+//	testenv.Finish(envfuncs.DestroyCluster("pathcost"))
+//
+// See /work/shared/notes/offline-kubernetes.md for the recipe this follows and its pitfalls.
+package nskube
