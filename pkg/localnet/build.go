@@ -88,6 +88,7 @@ func Up(ctx context.Context, spec Spec) (env *Env, err error) {
 	}
 	b.hook("built")
 	b.note("links are veth pairs and Linux bridges: they carry GSO/GRO super-packets (up to 64 KB) with no wire, so interface byte counters include one header per super-packet, not per MTU-sized segment as a NIC's would")
+	b.note("IPv6 is disabled and rp_filter off in every namespace; sysctls are set only inside the run's namespaces, never in the root one")
 	b.note("all emulated hosts share this machine's cores and kernel: per-node CPU/idle is not separable; per-process CPU is")
 	if b.err != nil {
 		return nil, b.err

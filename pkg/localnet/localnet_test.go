@@ -528,3 +528,19 @@ func TestFailedUpTearsDown(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left)
 }
+
+func TestDownKillsStragglers(t *testing.T) {
+	env := up(t, Spec{Kind: KindPlain})
+	cmd := env.Command(context.Background(), env.Server, "sleep", "30")
+	require.NoError(t, cmd.Start())
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	require.NoError(t, env.Down())
+	select {
+	case err := <-waited:
+		require.Error(t, err, "the straggler was killed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Down left a process running in the env's namespace")
+	}
+	require.Error(t, env.Command(context.Background(), env.Server, "true").Run(), "Command after Down fails")
+}
