@@ -1,0 +1,8 @@
+//go:build vpccni
+
+package e2e
+
+import "github.com/pathcost/pathcost/pkg/localnet"
+
+// podCNI is the pod network of the pod scenarios: VPC-CNI, shared ENI with several IPs.
+const podCNI = localnet.KindVPCCNI

@@ -1,0 +1,144 @@
+//go:build smoke
+
+// Package smoke runs pathcost's Kubernetes smoke test on a real cluster: by default one made here
+// by the nskube provider (real Kubernetes, nodes as network namespaces, no Docker, no registry):
+//
+//	go test -tags smoke -v -timeout 60m ./e2e/smoke -args -provider nskube
+//
+// The first run builds the Kubernetes binaries (~30 min on 2 cores) into /var/cache/pathcost.
+// -provider kubeconfig uses an existing cluster (--kubeconfig) whose nodes carry tcprole=client
+// and tcprole=server labels and which can run the image given by -image.
+package smoke
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+
+	"github.com/pathcost/pathcost/pkg/cluster/nskube"
+	"github.com/pathcost/pathcost/pkg/image"
+)
+
+var (
+	testenv env.Environment
+
+	providerFlag = flag.String("provider", "nskube", "cluster provider: nskube (built here) or kubeconfig (an existing cluster)")
+	nodesFlag    = flag.Int("nodes", 2, "nskube: number of nodes (3: client, forward, server)")
+	cniFlag      = flag.String("cni", nskube.CNIBridge, "nskube: CNI mode, bridge or ptp")
+	imageFlag    = flag.String("image", image.TCPLoadRef, "tcpload image (built from ./cmd/tcpload and loaded into the nodes with nskube)")
+	logsFlag     = flag.String("logs", "", "export the cluster's logs into this directory at the end")
+	durationFlag = flag.Duration("duration", 3*time.Second, "measurement window of each tcpload run")
+
+	// provider is set for -provider nskube.
+	provider *nskube.Provider
+	// hostBefore is the host's state before the cluster existed.
+	hostBefore nskube.HostSnapshot
+)
+
+const clusterName = "pathcost-smoke"
+
+func TestMain(m *testing.M) {
+	cfg, err := envconf.NewFromFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	testenv = env.NewWithConfig(cfg)
+	ns := envconf.RandomName("smoke", 12)
+	switch *providerFlag {
+	case "nskube":
+		if miss := nskube.Requirements(); len(miss) > 0 {
+			fmt.Fprintf(os.Stderr, "smoke: the nskube provider needs: %s\n  apt-get install -y %s\n", strings.Join(miss, ", "), strings.Join(nskube.AptPackages, " "))
+			os.Exit(1)
+		}
+		provider = nskube.NewProvider(nskube.WithNodes(*nodesFlag), nskube.WithCNI(*cniFlag), nskube.WithStateRoot(os.Getenv("PATHCOST_STATE")))
+		var archive string
+		testenv.Setup(
+			func(ctx context.Context, c *envconf.Config) (context.Context, error) {
+				hostBefore = nskube.TakeHostSnapshot()
+				var err error
+				archive, err = buildTCPLoadImage(ctx, *imageFlag)
+				return ctx, err
+			},
+			timed("cluster up", envfuncs.CreateCluster(provider, clusterName)),
+			func(ctx context.Context, c *envconf.Config) (context.Context, error) {
+				return envfuncs.LoadImageArchiveToCluster(clusterName, archive)(ctx, c)
+			},
+		)
+	case "kubeconfig":
+		// cfg already points at --kubeconfig (or $KUBECONFIG).
+	default:
+		fmt.Fprintf(os.Stderr, "smoke: unknown -provider %q\n", *providerFlag)
+		os.Exit(2)
+	}
+	testenv.Setup(envfuncs.CreateNamespace(ns))
+	testenv.Finish(envfuncs.DeleteNamespace(ns))
+	if provider != nil {
+		if *logsFlag != "" {
+			testenv.Finish(envfuncs.ExportClusterLogs(clusterName, *logsFlag))
+		}
+		testenv.Finish(
+			timed("cluster down", envfuncs.DestroyCluster(clusterName)),
+			checkNothingLeft,
+		)
+	}
+	os.Exit(testenv.Run(m))
+}
+
+func timed(what string, f env.Func) env.Func {
+	return func(ctx context.Context, c *envconf.Config) (context.Context, error) {
+		t0 := time.Now()
+		ctx, err := f(ctx, c)
+		fmt.Printf("smoke: %s: %.1fs\n", what, time.Since(t0).Seconds())
+		return ctx, err
+	}
+}
+
+// checkNothingLeft fails the run if the cluster left anything on the host: its processes, cgroups,
+// directory, or any change to the root namespace's iptables, links, routes, mounts or sysctls.
+func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, error) {
+	var problems []string
+	problems = append(problems, nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)...)
+	problems = append(problems, hostBefore.Diff(nskube.TakeHostSnapshot())...)
+	if len(problems) > 0 {
+		return ctx, fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))
+	}
+	fmt.Println("smoke: after Destroy nothing is left (processes, cgroups, directory, mounts, netns, root-namespace iptables/links/routes, sysctls)")
+	return ctx, nil
+}
+
+// buildTCPLoadImage builds the static tcpload binary from this module and an image archive of it.
+func buildTCPLoadImage(ctx context.Context, ref string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "pathcost-smoke-image-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tcpload")
+	if err := image.GoBuildStatic(ctx, root, "./cmd/tcpload", bin); err != nil {
+		return "", err
+	}
+	archive := filepath.Join(dir, "tcpload.tar")
+	return archive, image.WriteArchive(image.TCPLoad(bin, ref), archive)
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
