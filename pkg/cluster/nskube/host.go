@@ -1,0 +1,96 @@
+package nskube
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// HostSnapshot records what of the host a cluster must not change: the root namespace's iptables
+// rules, links, routes and named network namespaces, the mount table, the global sysctls the
+// kubelet and kube-proxy like to write, and the top-level cgroups. Compare two with Diff.
+type HostSnapshot map[string]string
+
+// TakeHostSnapshot reads the host's state (read-only).
+func TakeHostSnapshot() HostSnapshot {
+	s := HostSnapshot{}
+	run := func(key string, name string, args ...string) {
+		out, err := exec.Command(name, args...).Output()
+		if err != nil {
+			s[key] = "error: " + err.Error()
+			return
+		}
+		var keep []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "#") || strings.TrimSpace(l) == "" {
+				continue // iptables-save's dated comments
+			}
+			// packet/byte counters change with traffic, not with configuration
+			if i := strings.Index(l, " ["); strings.HasPrefix(l, ":") && i > 0 {
+				l = l[:i]
+			}
+			keep = append(keep, l)
+		}
+		s[key] = strings.Join(keep, "\n")
+	}
+	run("iptables", "iptables-save")
+	run("ip6tables", "ip6tables-save")
+	run("links", "ip", "-o", "link", "show")
+	run("routes", "ip", "route", "show", "table", "all")
+	run("netns", "ip", "netns", "list")
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		var mps []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 4 {
+				mps = append(mps, f[4]+" "+f[len(f)-3])
+			}
+		}
+		sort.Strings(mps)
+		s["mounts"] = strings.Join(mps, "\n")
+	}
+	keys := append(sortedKeys(kubeletSysctls), "net/ipv4/ip_forward", "net/netfilter/nf_conntrack_max",
+		"net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables")
+	for _, k := range keys {
+		b, _ := os.ReadFile("/proc/sys/" + k)
+		s["sysctl "+k] = strings.TrimSpace(string(b))
+	}
+	for _, h := range cgroupHierarchies() {
+		ents, _ := os.ReadDir(h)
+		var names []string
+		for _, e := range ents {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+		s["cgroups "+filepath.Base(h)] = strings.Join(names, " ")
+	}
+	return s
+}
+
+// Diff lists what differs between two snapshots (empty: unchanged).
+func (a HostSnapshot) Diff(b HostSnapshot) []string {
+	var d []string
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	for _, k := range sortedKeys(keys) {
+		if a[k] != b[k] {
+			d = append(d, fmt.Sprintf("%s: before %q, after %q", k, clip(a[k]), clip(b[k])))
+		}
+	}
+	return d
+}
+
+func clip(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}
