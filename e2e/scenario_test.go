@@ -140,12 +140,12 @@ func runOnce(t *testing.T, env *localnet.Env, name string, repeat int) result.Ru
 		sidecar[sc.Name] = sc.PID
 	}
 	srvArgs := []string{"server", "--listen", env.Listen, "--json", filepath.Join(dir, "server.json"), "--quiet",
-		"--accept-timeout", "30s", "--buffer", strconv.Itoa(*flagBuffer), "--label", name}
+		"--accept-timeout", "30s", "--setup-timeout", "60s", "--buffer", strconv.Itoa(*flagBuffer), "--label", name}
 	if pid, ok := sidecar["server-side"]; ok {
 		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+strconv.Itoa(pid))
 	}
 	cliArgs := []string{"client", "--connect", env.Target, "--json", filepath.Join(dir, "client.json"), "--quiet",
-		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(*flagBuffer),
+		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(*flagBuffer), "--setup-timeout", "60s",
 		"--duration", flagDuration.String(), "--warmup", flagWarmup.String(), "--label", name}
 	if pid, ok := sidecar["client-side"]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+strconv.Itoa(pid))

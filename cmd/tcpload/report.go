@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pathcost/pathcost/pkg/report"
 	"github.com/pathcost/pathcost/pkg/result"
@@ -24,7 +25,7 @@ func runReport(ctx context.Context, args []string) int {
 	markdown := fs.Bool("markdown", false, "print the markdown table instead of the text table")
 	thresholds := fs.String("thresholds", "", "re-apply the gates of this thresholds file (YAML)")
 	out := fs.String("out", "", "also write summary.json/.md/.txt and chart.svg into this directory")
-	fs.Usage = usageFunc(fs, "report [flags] RESULTS_DIR|summary.json", "Prints the seed-shaped table of a run's summary. Exit status 1 when a gate failed.")
+	fs.Usage = usageFunc(fs, "report [flags] RESULTS_DIR|summary.json ...", "Prints the seed-shaped table of a run's summary. Several summaries (e.g. one per scenario,\nas make e2e writes them) are merged into one table; their per-scenario baseline rows are\nleft out of the merged table. Exit status 1 when a gate failed.")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -32,13 +33,22 @@ func runReport(ctx context.Context, args []string) int {
 		}
 		return 2
 	}
-	if fs.NArg() != 1 {
-		return exitCode(usageErr("report: want one RESULTS_DIR or summary.json, got %d arguments", fs.NArg()))
+	if fs.NArg() < 1 {
+		return exitCode(usageErr("report: want RESULTS_DIR or summary.json arguments"))
 	}
-	s, err := readSummary(fs.Arg(0))
-	if err != nil {
-		return exitCode(err)
+	var sums []*result.Summary
+	for _, p := range fs.Args() {
+		s, err := readSummary(p)
+		if err != nil {
+			return exitCode(err)
+		}
+		sums = append(sums, s)
 	}
+	s := sums[0]
+	if len(sums) > 1 {
+		s = mergeSummaries(sums)
+	}
+	var err error
 	if *thresholds != "" {
 		t, err := result.LoadThresholds(*thresholds)
 		if err != nil {
@@ -91,4 +101,27 @@ func runCompare(ctx context.Context, args []string) int {
 		return exitCode(err)
 	}
 	return 0
+}
+
+// mergeSummaries joins the scenario rows, gates and notes of several runs into one summary; the
+// baseline rows each run measured for its own comparison ("baseline:NAME") are left out.
+func mergeSummaries(sums []*result.Summary) *result.Summary {
+	out := *sums[0]
+	out.Rows, out.Gates, out.Notes = nil, nil, nil
+	seen := map[string]bool{}
+	for _, s := range sums {
+		for _, r := range s.Rows {
+			if !strings.HasPrefix(r.Scenario, "baseline:") {
+				out.Rows = append(out.Rows, r)
+			}
+		}
+		out.Gates = append(out.Gates, s.Gates...)
+		for _, n := range s.Notes {
+			if !seen[n] {
+				seen[n] = true
+				out.Notes = append(out.Notes, n)
+			}
+		}
+	}
+	return &out
 }

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
@@ -81,7 +83,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "smoke: unknown -provider %q\n", *providerFlag)
 		os.Exit(2)
 	}
-	testenv.Setup(envfuncs.CreateNamespace(ns))
+	testenv.Setup(envfuncs.CreateNamespace(ns), waitDefaultServiceAccount(ns))
 	testenv.Finish(envfuncs.DeleteNamespace(ns))
 	if provider != nil {
 		if *logsFlag != "" {
@@ -93,6 +95,24 @@ func TestMain(m *testing.M) {
 		)
 	}
 	os.Exit(testenv.Run(m))
+}
+
+// waitDefaultServiceAccount waits for the namespace's default ServiceAccount (pods are refused
+// until the controller-manager has made it).
+func waitDefaultServiceAccount(ns string) env.Func {
+	return func(ctx context.Context, c *envconf.Config) (context.Context, error) {
+		cs, err := kubernetes.NewForConfig(c.Client().RESTConfig())
+		if err != nil {
+			return ctx, err
+		}
+		for i := 0; i < 300; i++ {
+			if _, err = cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+				return ctx, nil
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return ctx, fmt.Errorf("smoke: no default ServiceAccount in %s: %w", ns, err)
+	}
 }
 
 func timed(what string, f env.Func) env.Func {

@@ -172,6 +172,12 @@ func (e *engine) connectAll(ap netip.AddrPort) error {
 					}
 					continue
 				}
+				if c.state == stHandshake {
+					if err := e.readAck(fd, c); err != nil {
+						return err
+					}
+					continue
+				}
 				if c.state != stConnecting {
 					continue
 				}
@@ -212,7 +218,7 @@ func (e *engine) connectAll(ap netip.AddrPort) error {
 func (e *engine) inFlight(index map[int]int) int {
 	n := 0
 	for fd := range index {
-		if e.conns[fd].state == stConnecting {
+		if st := e.conns[fd].state; st == stConnecting || st == stHandshake {
 			n++
 		}
 	}
@@ -266,7 +272,9 @@ func (e *engine) zeroCopy(fd int) error {
 	return nil
 }
 
-// established sends the header on a connected socket and starts moving data.
+// established sends the header on a connected socket; the connection joins the session when
+// the server's acknowledgement arrives (readAck): through a proxy, a local connect succeeds long
+// before the path to the server exists.
 func (e *engine) established(fd int, c *conn, idx int) error {
 	h := header{Direction: e.cfg.Direction, Conns: e.cfg.Conns, Index: idx, Duration: e.cfg.Duration, Warmup: e.cfg.Warmup, Pace: e.cfg.Pace}
 	b := h.encode()
@@ -284,6 +292,29 @@ func (e *engine) established(fd int, c *conn, idx int) error {
 		zc := e.res.Sockets.ZeroCopy
 		e.res.Sockets = readSockets(fd, e.cfg.Options)
 		e.res.Sockets.ZeroCopy = zc
+	}
+	c.state = stHandshake
+	return e.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN|unix.EPOLLRDHUP)
+}
+
+// readAck reads the server's acknowledgement and then starts moving data.
+func (e *engine) readAck(fd int, c *conn) error {
+	n, err := unix.Read(fd, c.hdr[c.hdrN:ackLen])
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("connect %s: waiting for the server's acknowledgement: %w", e.res.Peer, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("connect %s: the connection closed before the server acknowledged it (is a tcpload server listening there, or only a proxy?)", e.res.Peer)
+	}
+	c.hdrN += n
+	if c.hdrN < ackLen {
+		return nil
+	}
+	if [ackLen]byte(c.hdr[:ackLen]) != ack {
+		return fmt.Errorf("connect %s: the peer answered %q, not a tcpload acknowledgement", e.res.Peer, c.hdr[:ackLen])
 	}
 	return e.activate(fd, c)
 }

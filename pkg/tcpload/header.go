@@ -10,6 +10,13 @@ import (
 // headerLen is the size of the header a client sends first on every connection.
 const headerLen = 36
 
+// ack is what the server answers on each connection once its header arrived: the client counts a
+// connection as up only then.
+var ack = [ackLen]byte{'P', 'C', 'T', '1', 'O', 'K', '\r', '\n'}
+
+// ackLen is the length of the server's acknowledgement.
+const ackLen = 8
+
 // headerMagic opens every header ("PCT1").
 const headerMagic = 0x50435431
 

@@ -145,8 +145,9 @@ func (e *engine) acceptAll() error {
 	if e.cfg.AcceptTimeout > 0 {
 		deadline = time.Now().Add(e.cfg.AcceptTimeout)
 	}
-	want := 0 // announced by the first header
-	for want == 0 || e.nActive < want {
+	want := 0   // announced by the first header
+	joined := 0 // connections whose header arrived
+	for want == 0 || joined < want {
 		if e.stopReq {
 			return nil
 		}
@@ -160,7 +161,7 @@ func (e *engine) acceptAll() error {
 				if want == 0 {
 					return fmt.Errorf("no client connected to %s within %s", e.res.Local, e.cfg.AcceptTimeout)
 				}
-				return fmt.Errorf("only %d of %d connections from %s arrived within %s", e.nActive, want, e.res.Peer, e.cfg.SetupTimeout)
+				return fmt.Errorf("only %d of the %d connections the client announced arrived at %s within %s (%d accepted, %d closed again)", joined, want, e.res.Local, e.cfg.SetupTimeout, len(e.fds), e.nDone)
 			}
 			wait = min(wait, left)
 		}
@@ -219,6 +220,10 @@ func (e *engine) acceptAll() error {
 					}
 				} else if h.Conns != want || h.Direction != e.cfg.Direction || h.Pace != e.cfg.Pace {
 					return fmt.Errorf("client %s announced %d connections (%s) on one connection and %d (%s) on another", e.res.Peer, want, e.cfg.Direction, h.Conns, h.Direction)
+				}
+				joined++
+				if n, err := send(fd, ack[:], 0); err != nil || n != ackLen {
+					return fmt.Errorf("acknowledge connection from %s: %d bytes sent: %v", e.res.Peer, n, err)
 				}
 				if err := e.activate(fd, c); err != nil {
 					return err

@@ -283,3 +283,22 @@ func FuzzDecodeHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestClientNeedsTheServersAcknowledgement(t *testing.T) {
+	// a listener that accepts and hangs up: the connect succeeds, the session does not
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	res := RunClient(context.Background(), l.Addr().String(), Config{Conns: 2, Duration: time.Second, SetupTimeout: 2 * time.Second})
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), "acknowledged")
+}

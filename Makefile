@@ -1,0 +1,86 @@
+# pathcost: what a network path costs a TCP workload.
+# make run     loopback measurement at the seed's settings, readable summary
+# make test    vet (every build tag) + race tests + e2e compile check for every tag set
+# make e2e     the seed's six scenarios in network namespaces (root), one combined table
+# See README.md for everything else.
+
+GO        ?= go
+TAG_SETS  := plain gr istio "gr istio" vpccni "vpccni istio" nodeport
+# packages with unit tests (e2e suites run through their own targets)
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/e2e')
+RESULTS   ?= results
+STAMP     := $(shell date +%Y%m%d-%H%M%S)
+E2E_ARGS  ?=
+FUZZTIME  ?= 5s
+
+.PHONY: all build run test vet race e2e-compile fuzz e2e e2e-quick e2e-deps bench compare clean help
+
+all: test
+
+help:
+	@sed -n 's/^# //p' Makefile | head -6
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/tcpload ./cmd/tcpload
+
+# The main job: tcpload loopback at the seed's defaults (100 connections, 102400-byte buffers,
+# server pushes), 10 s window after 2 s warm-up; both sides' records in results/loopback.json.
+run: build
+	@mkdir -p $(RESULTS)
+	./bin/tcpload loopback --duration 10s --warmup 2s --json $(RESULTS)/loopback.json
+	@echo "records: $(RESULTS)/loopback.json"
+
+test: vet race e2e-compile
+
+vet:
+	@for t in "" $(TAG_SETS); do echo "go vet -tags '$$t' ./..."; $(GO) vet -tags "$$t" ./... || exit 1; done
+
+race:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+# compile-only gate for every tag set (go test -list would run TestMain's Setup)
+e2e-compile:
+	@for t in "" $(TAG_SETS); do echo "go test -c -tags '$$t' ./e2e"; $(GO) test -c -o /dev/null -tags "$$t" ./e2e || exit 1; done
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeHeader -fuzztime $(FUZZTIME) ./pkg/tcpload
+	$(GO) test -run '^$$' -fuzz FuzzParseRate -fuzztime $(FUZZTIME) ./cmd/tcpload
+	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime $(FUZZTIME) ./cmd/tcpload
+	$(GO) test -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME) ./cmd/tcpload
+
+# What the local provider needs; installed when running as root on Debian/Ubuntu.
+e2e-deps:
+	@missing=""; \
+	for pair in ip:iproute2 tc:iproute2 nsenter:util-linux iptables:iptables haproxy:haproxy conntrack:conntrack; do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make e2e needs (as root):$$missing — install them with: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+
+# The seed's six scenarios in turn, each against its own plain baseline, then one table.
+e2e: e2e-deps
+	@dir=$(RESULTS)/$(STAMP); rc=0; dirs=""; \
+	for s in plain gr "gr istio" vpccni "vpccni istio" nodeport; do \
+	  sub=$$dir/$$(echo $$s | tr ' ' '+'); dirs="$$dirs $$sub"; \
+	  echo "=== scenario: -tags '$$s'"; \
+	  $(GO) test -count=1 -timeout 30m -tags "$$s" ./e2e -args -results $(CURDIR)/$$sub $(E2E_ARGS) || rc=1; \
+	done; \
+	echo; echo "=== all scenarios ($$dir)"; \
+	$(GO) run ./cmd/tcpload report --out $$dir $$dirs || rc=1; exit $$rc
+
+# CI: the six scenarios briefly (2 s windows, 3 repeats) so the gates run on every change.
+e2e-quick:
+	$(MAKE) e2e E2E_ARGS="-duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)"
+
+bench:
+	$(GO) test -run '^$$' -bench . -count 5 ./bench
+
+# tcpload vs the seed's C programs vs iperf3, alternately, with ratios
+compare:
+	bash bench/compare.sh
+
+clean:
+	rm -rf bin
