@@ -59,7 +59,9 @@ func (e *engine) client(ap netip.AddrPort) error {
 		e.res.Interrupted = true
 		return errors.New("interrupted during connection set-up")
 	}
-	e.phase = phWarmup
+	if err := e.startSending(); err != nil {
+		return err
+	}
 	if err := e.pump(time.Now().Add(e.cfg.Warmup), func() bool { return false }); err != nil {
 		return err
 	}

@@ -188,13 +188,35 @@ func (e *engine) track(fd int, st connState) *conn {
 // activeEvents is the interest set of an active connection.
 func (e *engine) activeEvents(c *conn) uint32 {
 	ev := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
-	if e.sending && !c.peerEOF && (e.chunk == 0 || c.pending > 0) && e.phase != phEnding {
+	if e.sending && !c.peerEOF && (e.chunk == 0 || c.pending > 0) && e.phase != phEnding && e.phase != phSetup {
 		ev |= unix.EPOLLOUT
 		c.outOn = true
 	} else {
 		c.outOn = false
 	}
 	return ev
+}
+
+// startSending ends set-up: every connection of the session is up, so the sender starts writing
+// (nobody writes during set-up, so set-up time is the path's, not a contest with the data).
+func (e *engine) startSending() error {
+	e.phase = phWarmup
+	if !e.sending {
+		return nil
+	}
+	now := e.now()
+	for _, fd := range e.fds {
+		c := &e.conns[fd]
+		if c.state != stActive {
+			continue
+		}
+		c.due = now
+		if err := e.ctl(unix.EPOLL_CTL_MOD, fd, e.activeEvents(c)); err != nil {
+			return err
+		}
+	}
+	e.nextDue = 0
+	return nil
 }
 
 func (e *engine) activate(fd int, c *conn) error {
@@ -352,6 +374,9 @@ func (e *engine) paceTick() (time.Duration, error) {
 func (e *engine) peerEOF(fd int, c *conn) error {
 	c.peerEOF = true
 	if e.role == result.RoleClient {
+		if e.phase == phSetup {
+			return fmt.Errorf("server %s closed a connection during set-up", e.res.Peer)
+		}
 		if e.phase != phEnding {
 			return fmt.Errorf("server %s closed a connection %.1f s into the session, before the client ended it", e.res.Peer, time.Since(e.upAt).Seconds())
 		}
@@ -359,6 +384,9 @@ func (e *engine) peerEOF(fd int, c *conn) error {
 		return nil
 	}
 	// server: the client ends the session by shutting down its write side.
+	if e.phase == phSetup {
+		return fmt.Errorf("client %s closed a connection during set-up", e.res.Peer)
+	}
 	if e.phase != phEnding {
 		announced := e.cfg.Warmup + e.cfg.Duration
 		elapsed := time.Since(e.upAt)

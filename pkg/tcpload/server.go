@@ -104,7 +104,9 @@ func (e *engine) serve() error {
 		e.res.Interrupted = true
 		return errors.New("interrupted while waiting for the session's connections")
 	}
-	e.phase = phWarmup
+	if err := e.startSending(); err != nil {
+		return err
+	}
 	if err := e.pump(e.upAt.Add(e.cfg.Warmup), func() bool { return e.phase != phWarmup }); err != nil {
 		return err
 	}
