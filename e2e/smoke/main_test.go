@@ -45,6 +45,11 @@ var (
 	provider *nskube.Provider
 	// hostBefore is the host's state before the cluster existed.
 	hostBefore nskube.HostSnapshot
+	// finishErr: e2e-framework only logs (at -v=2) what Finish steps return, so the checks that
+	// must fail the run keep their error here and TestMain turns it into the exit status.
+	finishErr error
+	// imageDir holds the built tcpload binary and image archive.
+	imageDir string
 )
 
 const clusterName = "pathcost-smoke"
@@ -68,8 +73,10 @@ func TestMain(m *testing.M) {
 		testenv.Setup(
 			func(ctx context.Context, c *envconf.Config) (context.Context, error) {
 				hostBefore = nskube.TakeHostSnapshot()
+				t0 := time.Now()
 				var err error
 				archive, err = buildTCPLoadImage(ctx, *imageFlag)
+				fmt.Printf("smoke: tcpload image %s built in %.1fs\n", archive, time.Since(t0).Seconds())
 				return ctx, err
 			},
 			timed("cluster up", envfuncs.CreateCluster(provider, clusterName)),
@@ -84,17 +91,33 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	testenv.Setup(envfuncs.CreateNamespace(ns), waitDefaultServiceAccount(ns))
-	testenv.Finish(envfuncs.DeleteNamespace(ns))
+	testenv.Finish(timed("namespace deleted", envfuncs.DeleteNamespace(ns)))
 	if provider != nil {
 		if *logsFlag != "" {
 			testenv.Finish(envfuncs.ExportClusterLogs(clusterName, *logsFlag))
 		}
 		testenv.Finish(
-			timed("cluster down", envfuncs.DestroyCluster(clusterName)),
+			timed("cluster down", func(ctx context.Context, c *envconf.Config) (context.Context, error) {
+				ctx, err := envfuncs.DestroyCluster(clusterName)(ctx, c)
+				if err != nil {
+					finishErr = err
+				}
+				return ctx, err
+			}),
 			checkNothingLeft,
 		)
 	}
-	os.Exit(testenv.Run(m))
+	code := testenv.Run(m)
+	if imageDir != "" {
+		os.RemoveAll(imageDir)
+	}
+	if finishErr != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", finishErr)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // waitDefaultServiceAccount waits for the namespace's default ServiceAccount (pods are refused
@@ -120,6 +143,9 @@ func timed(what string, f env.Func) env.Func {
 		t0 := time.Now()
 		ctx, err := f(ctx, c)
 		fmt.Printf("smoke: %s: %.1fs\n", what, time.Since(t0).Seconds())
+		if err != nil {
+			fmt.Printf("smoke: %s: %v\n", what, err)
+		}
 		return ctx, err
 	}
 }
@@ -131,6 +157,7 @@ func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, 
 	problems = append(problems, nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)...)
 	problems = append(problems, hostBefore.Diff(nskube.TakeHostSnapshot())...)
 	if len(problems) > 0 {
+		finishErr = fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))
 		return ctx, fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))
 	}
 	fmt.Println("smoke: after Destroy nothing is left (processes, cgroups, directory, mounts, netns, root-namespace iptables/links/routes, sysctls)")
@@ -147,6 +174,7 @@ func buildTCPLoadImage(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	imageDir = dir
 	bin := filepath.Join(dir, "tcpload")
 	if err := image.GoBuildStatic(ctx, root, "./cmd/tcpload", bin); err != nil {
 		return "", err

@@ -3,7 +3,6 @@
 package smoke
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -98,24 +97,34 @@ func podLogs(ctx context.Context, cs *kubernetes.Clientset, ns, name string, pre
 	return string(b)
 }
 
-// record finds the JSON result record in a pod's log (stdout and stderr are mixed there; the record
-// is the indented JSON object that --json - writes).
+// record finds the JSON result record in a pod's log. The log API mixes stdout (the record, indented
+// JSON from --json -) and stderr (human lines such as "server: ..." or "[client] ..."), which may
+// interleave line by line: keep, from the line "{" to the line "}", only the lines that belong to
+// indented JSON (they start with a space; human lines never do).
 func record(t *testing.T, log string) result.Record {
 	t.Helper()
-	i := strings.Index(log, "{\n")
-	for i > 0 && log[i-1] != '\n' {
-		j := strings.Index(log[i+1:], "{\n")
-		if j < 0 {
-			i = -1
+	var js []string
+	in := false
+	for _, l := range strings.Split(log, "\n") {
+		switch {
+		case !in && l == "{":
+			in = true
+			js = append(js, l)
+		case in && l == "}":
+			js = append(js, l)
+			in = false
+		case in && strings.HasPrefix(l, " "):
+			js = append(js, l)
+		}
+		if len(js) > 0 && !in {
 			break
 		}
-		i += 1 + j
 	}
-	if i < 0 {
+	if len(js) == 0 {
 		t.Fatalf("no JSON record in the log:\n%s", log)
 	}
 	var r result.Record
-	if err := json.NewDecoder(bytes.NewReader([]byte(log[i:]))).Decode(&r); err != nil {
+	if err := json.Unmarshal([]byte(strings.Join(js, "\n")), &r); err != nil {
 		t.Fatalf("record: %v\n%s", err, log)
 	}
 	return r

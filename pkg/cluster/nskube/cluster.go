@@ -318,6 +318,9 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 		return st, err
 	}
 	logf("API server ready at https://127.0.0.1:%d (in the VPC: https://%s:%d)", st.APIPort, vpcGateway, apiPort)
+	if err := st.startControllers(ctx); err != nil {
+		return st, err
+	}
 	for i := range st.Nodes {
 		if err := st.startKubelet(ctx, i); err != nil {
 			return st, err
@@ -467,6 +470,16 @@ func (s *State) startControlPlane(ctx context.Context) error {
 		"--cert-dir="+filepath.Join(cp, "certs"), "--profiling=false", "--v=1"); err != nil {
 		return err
 	}
+	return nil
+}
+
+// startControllers starts the controller-manager and the scheduler, once the API server is ready
+// (before that, their RBAC roles may not exist yet and they exit).
+func (s *State) startControllers(ctx context.Context) error {
+	pre := []string{"nsenter", s.nsNet(s.VPC), "--"}
+	bin := func(b string) string { return filepath.Join(s.BinDir, b) }
+	cg := s.vpcCgroup()
+	p := s.pki
 	if _, err := s.start(ctx, "kube-controller-manager", "", cg, pre, bin("kube-controller-manager"),
 		"--kubeconfig="+p("controller-manager.kubeconfig"), "--authentication-kubeconfig="+p("controller-manager.kubeconfig"),
 		"--authorization-kubeconfig="+p("controller-manager.kubeconfig"),
