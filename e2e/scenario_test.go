@@ -157,7 +157,7 @@ func runOnce(t *testing.T, env *localnet.Env, name string, repeat int) result.Ru
 	if env.Forwarder != nil {
 		// inside the client's window: it opens after set-up plus warm-up
 		smp, smpLog = start(t, env.Command(ctx, *env.Forwarder, suite.bin, "sample",
-			"--warmup", (*flagWarmup + 300*time.Millisecond).String(),
+			"--warmup", (*flagWarmup+300*time.Millisecond).String(),
 			"--duration", max(*flagDuration-500*time.Millisecond, *flagDuration/2).String(),
 			"--json", filepath.Join(dir, "forwarder.json"), "--label", name+" forwarding node"))
 	}

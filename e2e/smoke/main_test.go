@@ -155,7 +155,7 @@ func timed(what string, f env.Func) env.Func {
 func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, error) {
 	var problems []string
 	problems = append(problems, nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)...)
-	problems = append(problems, hostBefore.Diff(nskube.TakeHostSnapshot())...)
+	problems = append(problems, hostBefore.Diff(nskube.TakeHostSnapshot(), nskube.OthersNetns)...)
 	if len(problems) > 0 {
 		finishErr = fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))
 		return ctx, fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))
