@@ -70,8 +70,10 @@ func TakeHostSnapshot() HostSnapshot {
 	return s
 }
 
-// Diff lists what differs between two snapshots (empty: unchanged).
-func (a HostSnapshot) Diff(b HostSnapshot) []string {
+// Diff lists what differs between two snapshots, line by line ("key: + line" for a line that
+// appeared, "key: - line" for one that went); empty: unchanged. Lines for which ignore(key, line)
+// is true are skipped (nil: none), e.g. other programs' named network namespaces on a shared machine.
+func (a HostSnapshot) Diff(b HostSnapshot, ignore func(key, line string) bool) []string {
 	var d []string
 	keys := map[string]bool{}
 	for k := range a {
@@ -80,12 +82,36 @@ func (a HostSnapshot) Diff(b HostSnapshot) []string {
 	for k := range b {
 		keys[k] = true
 	}
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l]++
+		}
+		return m
+	}
 	for _, k := range sortedKeys(keys) {
-		if a[k] != b[k] {
-			d = append(d, fmt.Sprintf("%s: before %q, after %q", k, clip(a[k]), clip(b[k])))
+		if a[k] == b[k] {
+			continue
+		}
+		before, after := count(a[k]), count(b[k])
+		for _, l := range sortedKeys(after) {
+			if after[l] > before[l] && (ignore == nil || !ignore(k, l)) {
+				d = append(d, fmt.Sprintf("%s: + %s", k, clip(l)))
+			}
+		}
+		for _, l := range sortedKeys(before) {
+			if before[l] > after[l] && (ignore == nil || !ignore(k, l)) {
+				d = append(d, fmt.Sprintf("%s: - %s", k, clip(l)))
+			}
 		}
 	}
 	return d
+}
+
+// OthersNetns ignores named network namespaces (and their /run/netns mounts): nskube never makes
+// one (its namespaces are held by its processes), so on a shared machine they belong to others.
+func OthersNetns(key, line string) bool {
+	return key == "netns" || (key == "mounts" && strings.HasPrefix(line, "/run/netns/"))
 }
 
 func clip(s string) string {

@@ -163,11 +163,19 @@ func TestPKI(t *testing.T) {
 
 func TestHostSnapshotDiff(t *testing.T) {
 	a := HostSnapshot{"x": "1", "y": "2"}
-	if d := a.Diff(HostSnapshot{"x": "1", "y": "2"}); len(d) != 0 {
+	if d := a.Diff(HostSnapshot{"x": "1", "y": "2"}, nil); len(d) != 0 {
 		t.Errorf("equal snapshots differ: %v", d)
 	}
-	if d := a.Diff(HostSnapshot{"x": "1", "y": "3", "z": ""}); len(d) != 1 || !strings.HasPrefix(d[0], "y:") {
+	if d := a.Diff(HostSnapshot{"x": "1", "y": "3"}, nil); strings.Join(d, ",") != "y: + 3,y: - 2" {
 		t.Errorf("diff %v", d)
+	}
+	m := HostSnapshot{"mounts": "/ ext4", "netns": ""}
+	n := HostSnapshot{"mounts": "/ ext4\n/run/netns/other nsfs", "netns": "other"}
+	if d := m.Diff(n, OthersNetns); len(d) != 0 {
+		t.Errorf("others' namespaces not ignored: %v", d)
+	}
+	if d := m.Diff(HostSnapshot{"mounts": "/ ext4\n/var overlay", "netns": ""}, OthersNetns); len(d) != 1 {
+		t.Errorf("a new mount must show: %v", d)
 	}
 }
 
