@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tcpload vs the seed's C programs vs iperf3 (-P 100 -R -l 102400), at the seed's settings,
-# alternately (go test -count runs the three sub-benchmarks in turn), each pair in a private
-# network namespace and measured alike from /proc. Prints medians and the ratios.
+# alternately (one round runs the three in turn; go test -count would group each program's runs),
+# each pair in a private network namespace and measured alike from /proc. Prints medians and
+# the ratios.
 # Usage: sudo bash bench/compare.sh [COUNT] [SECONDS]   (defaults: 5 runs of 5 s each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,10 @@ command -v iperf3 >/dev/null || echo "note: iperf3 not installed (apt-get instal
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "running BenchmarkPrograms: $count alternating runs of ${secs}s each (this takes about $((count * 3 * (secs + 4)))s)" >&2
-PATHCOST_BENCH_SECONDS=$secs go test -run '^$' -bench 'Programs' -count "$count" ./bench | tee "$out"
+for i in $(seq "$count"); do
+  echo "--- round $i of $count" >&2
+  PATHCOST_BENCH_SECONDS=$secs go test -run '^$' -bench 'Programs' -count 1 ./bench | grep '^Benchmark' | tee -a "$out"
+done
 awk '
 /^BenchmarkPrograms\// {
   split($1, a, "/"); name = a[2]; sub(/-[0-9]+$/, "", name)

@@ -51,8 +51,8 @@ func build(b *testing.B, dir string) (tcpload, seedServer, seedClient string) {
 }
 
 // BenchmarkPrograms measures tcpload, the seed's C server/client and iperf3 (-P 100 -R -l 102400)
-// at the seed's settings (100 connections, 102400-byte reads/writes, server pushes), one op each
-// in turn, so `-count N` alternates them. Each pair runs in a private network namespace (root
+// at the seed's settings (100 connections, 102400-byte reads/writes, server pushes), one after
+// the other (bench/compare.sh runs rounds of all three, so they alternate). Each pair runs in a private network namespace (root
 // needed) and is measured identically: CPU of both processes from /proc/PID/stat, and bytes from
 // the namespace's lo counters (/proc/PID/net/dev: TCP payload plus headers and ACKs), over the
 // same window after the same warm-up.
