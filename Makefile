@@ -66,7 +66,7 @@ e2e: e2e-deps
 	for s in plain gr "gr istio" vpccni "vpccni istio" nodeport; do \
 	  sub=$$dir/$$(echo $$s | tr ' ' '+'); dirs="$$dirs $$sub"; \
 	  echo "=== scenario: -tags '$$s'"; \
-	  $(GO) test -count=1 -timeout 30m -tags "$$s" ./e2e -args -results $(CURDIR)/$$sub $(E2E_ARGS) || rc=1; \
+	  $(GO) test -v -count=1 -timeout 30m -tags "$$s" ./e2e -args -results $(CURDIR)/$$sub $(E2E_ARGS) || rc=1; \
 	done; \
 	echo; echo "=== all scenarios ($$dir)"; \
 	$(GO) run ./cmd/tcpload report --out $$dir $$dirs || rc=1; exit $$rc

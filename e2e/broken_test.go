@@ -54,6 +54,7 @@ func run(t *testing.T, e *localnet.Env, h localnet.Host, name string, args ...st
 // TestGateCatchesBottleneck shows the gate failing on a degraded path: the server host's link
 // is throttled to 200 Mbit/s (tc tbf), far below what the plain baseline carries.
 func TestGateCatchesBottleneck(t *testing.T) {
+	requireLocal(t)
 	f := features.New("gate self-test: bottleneck").
 		Assess("a throttled path fails the bandwidth gate", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			if skipReason != "" {

@@ -23,6 +23,7 @@ const withIstio = true
 // path: the istio-iptables capture chains are flushed in both pods after Up, so traffic goes
 // straight from client to server and the proxies carry nothing.
 func TestGateCatchesBypassedSidecar(t *testing.T) {
+	requireLocal(t)
 	s := podScenario()
 	f := features.New("gate self-test: sidecar bypassed").
 		Assess("a path without its sidecar fails the sidecar gate", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

@@ -18,4 +18,7 @@ var nodePortScenario = scenario{
 
 var _ = register(nodePortScenario)
 
-func TestNodePort(t *testing.T) { testenv.Test(t, scenarioFeature(nodePortScenario)) }
+func TestNodePort(t *testing.T) {
+	requireLocal(t)
+	testenv.Test(t, scenarioFeature(nodePortScenario))
+}

@@ -18,4 +18,7 @@ var plainScenario = scenario{
 
 var _ = register(plainScenario)
 
-func TestPlain(t *testing.T) { testenv.Test(t, scenarioFeature(plainScenario)) }
+func TestPlain(t *testing.T) {
+	requireLocal(t)
+	testenv.Test(t, scenarioFeature(plainScenario))
+}

@@ -27,4 +27,7 @@ func podScenario() scenario {
 
 var _ = register(podScenario())
 
-func TestPodNetwork(t *testing.T) { testenv.Test(t, scenarioFeature(podScenario())) }
+func TestPodNetwork(t *testing.T) {
+	requireLocal(t)
+	testenv.Test(t, scenarioFeature(podScenario()))
+}

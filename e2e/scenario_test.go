@@ -40,6 +40,14 @@ func register(s scenario) bool {
 // scenarios lists the scenarios this build runs.
 func scenarios() []scenario { return registered }
 
+// requireLocal skips the whole test (not only its steps) when the local provider cannot run here.
+func requireLocal(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
 type ctxKey string
 
 // envs is what a scenario's Setup realised: the scenario's topology and its plain baseline.
