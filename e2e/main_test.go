@@ -77,6 +77,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: -thresholds: %v\n", err)
 		os.Exit(2)
 	}
+	if unknown := th.UnknownScenarios(allScenarioNames); len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: -thresholds %s names unknown scenarios %v (known: %v)\n", *flagThresholds, unknown, allScenarioNames)
+		os.Exit(2)
+	}
 	suite = &suiteState{thresholds: th}
 	skipReason = localSkipReason()
 	testenv = env.NewWithConfig(cfg)

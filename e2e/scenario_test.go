@@ -31,6 +31,9 @@ type scenario struct {
 
 var registered []scenario
 
+// allScenarioNames are the names a thresholds file may use (every build's scenarios).
+var allScenarioNames = []string{"plain", "gr", "gr+istio", "vpccni", "vpccni+istio", "nodeport"}
+
 // register adds a scenario compiled in by the build tags (called from package-level vars).
 func register(s scenario) bool {
 	registered = append(registered, s)
