@@ -159,19 +159,11 @@ func (e *engine) connectAll(ap netip.AddrPort) error {
 				return err
 			}
 			for k := 0; k < n; k++ {
-				fd := int(e.events[k].Fd)
-				if fd == e.wake {
-					e.handleWake()
-					continue
+				fd, c, err := e.setupEvent(e.events[k])
+				if err != nil {
+					return err
 				}
-				c := e.connOf(fd)
 				if c == nil {
-					continue
-				}
-				if c.state == stActive {
-					if err := e.transferEvent(fd, e.events[k].Events); err != nil {
-						return err
-					}
 					continue
 				}
 				if c.state == stHandshake {

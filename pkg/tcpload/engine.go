@@ -285,6 +285,24 @@ func (e *engine) handleWake() {
 	e.stopReq = true
 }
 
+// setupEvent handles what the set-up loops share: the wake-up eventfd, and events on connections
+// that already joined the session. It returns the connection when it is still being set up.
+func (e *engine) setupEvent(ev unix.EpollEvent) (int, *conn, error) {
+	fd := int(ev.Fd)
+	if fd == e.wake {
+		e.handleWake()
+		return fd, nil, nil
+	}
+	c := e.connOf(fd)
+	if c == nil {
+		return fd, nil, nil
+	}
+	if c.state == stActive {
+		return fd, nil, e.transferEvent(fd, ev.Events)
+	}
+	return fd, c, nil
+}
+
 // transferEvent moves data on an active connection; it returns an error that ends the session.
 func (e *engine) transferEvent(fd int, ev uint32) error {
 	c := e.connOf(fd)

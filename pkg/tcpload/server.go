@@ -174,8 +174,6 @@ func (e *engine) acceptAll() error {
 		for k := 0; k < n; k++ {
 			fd := int(e.events[k].Fd)
 			switch {
-			case fd == e.wake:
-				e.handleWake()
 			case fd == e.lfd:
 				if err := e.accept(); err != nil {
 					return err
@@ -185,17 +183,11 @@ func (e *engine) acceptAll() error {
 					deadline = e.setupFrom.Add(e.cfg.SetupTimeout)
 				}
 			default:
-				c := e.connOf(fd)
-				if c == nil {
-					continue
+				_, c, err := e.setupEvent(e.events[k])
+				if err != nil {
+					return err
 				}
-				if c.state == stActive {
-					if err := e.transferEvent(fd, e.events[k].Events); err != nil {
-						return err
-					}
-					continue
-				}
-				if c.state != stHandshake {
+				if c == nil || c.state != stHandshake {
 					continue
 				}
 				h, done, err := e.readHeader(fd, c)
