@@ -2,10 +2,16 @@ package image
 
 import (
 	"archive/tar"
+	"context"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -63,5 +69,32 @@ func TestWriteArchive(t *testing.T) {
 	d2, _ := again.Digest()
 	if d1 != d2 {
 		t.Errorf("digests differ: %s %s", d1, d2)
+	}
+}
+
+// TestPush pushes to an in-memory registry on 127.0.0.1 and reads the image back.
+func TestPush(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "prog")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/pathcost/tcpload:test"
+	if err := Push(context.Background(), TCPLoad(bin, ""), ref, true); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.ParseReference(ref, name.Insecure)
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Config.Entrypoint[0] != "/usr/local/bin/tcpload" {
+		t.Errorf("entrypoint %v", cf.Config.Entrypoint)
 	}
 }
