@@ -2,6 +2,7 @@ package nskube
 
 import (
 	"context"
+	"debug/elf"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pathcost/pathcost/pkg/image"
 )
 
 const cliUsage = `usage: tcpload cluster SUBCOMMAND [flags]
@@ -23,6 +26,8 @@ subcommands:
   up      start a cluster, print its kubeconfig             [--name N] [--nodes N] [--cni bridge|ptp] [--version V]
   down    stop a cluster and remove everything it made      [--name N]
   status  show a cluster's nodes, processes and leftovers   [--name N]
+  load    load image archives into every node, or (none given) the tcpload image built from
+          a static tcpload binary                          [--name N] [--binary PATH] [--ref REF] [ARCHIVE...]
 `
 
 // CLI runs `tcpload cluster ARGS`; it returns the exit status.
@@ -41,6 +46,8 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 	cni := fs.String("cni", CNIBridge, "CNI mode: bridge (routed pod CIDRs) or ptp (pod IPs from the VPC subnet)")
 	version := fs.String("version", DefaultVersion, "Kubernetes version")
 	stateRoot := fs.String("state", StateRoot(), "directory holding the clusters' files")
+	binary := fs.String("binary", "", "load: static tcpload binary to make the image of (default: this program, if static)")
+	ref := fs.String("ref", image.TCPLoadRef, "load: name of the tcpload image")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -74,6 +81,12 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "status":
 		return status(*stateRoot, *name, stdout)
+	case "load":
+		if err := load(ctx, *stateRoot, *name, *binary, *ref, fs.Args(), stderr); err != nil {
+			fmt.Fprintln(stderr, "tcpload cluster load:", err)
+			return 1
+		}
+		return 0
 	}
 	fmt.Fprintf(stderr, "tcpload cluster: unknown subcommand %q\n", args[0])
 	return 2
@@ -111,4 +124,54 @@ func status(root, name string, w io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func load(ctx context.Context, root, name, binary, ref string, archives []string, w io.Writer) error {
+	st, err := LoadState(root, name)
+	if err != nil {
+		return fmt.Errorf("cluster %s is not running: %w", name, err)
+	}
+	if len(archives) == 0 {
+		if binary == "" {
+			if binary, err = os.Executable(); err != nil {
+				return err
+			}
+		}
+		if !isStatic(binary) {
+			return fmt.Errorf("%s is dynamically linked and would not run in the image; build a static one (CGO_ENABLED=0 go build -o /tmp/tcpload-static ./cmd/tcpload) and pass --binary", binary)
+		}
+		dir, err := os.MkdirTemp("", "pathcost-image-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		a := filepath.Join(dir, "tcpload.tar")
+		if err := image.WriteArchive(image.TCPLoad(binary, ref), a); err != nil {
+			return err
+		}
+		archives = []string{a}
+		fmt.Fprintf(w, "image %s built from %s\n", ref, binary)
+	}
+	for _, a := range archives {
+		if err := st.LoadImageArchive(ctx, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "loaded %s into %d nodes\n", a, len(st.Nodes))
+	}
+	return nil
+}
+
+// isStatic says whether the ELF file has no program interpreter (no dynamic loader needed).
+func isStatic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
 }
