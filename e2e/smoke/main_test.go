@@ -52,7 +52,9 @@ var (
 	imageDir string
 )
 
-const clusterName = "pathcost-smoke"
+// clusterName is unique per run, so that runs on one machine (two CI jobs, a developer and CI) do
+// not meet: every name, cgroup and directory of an nskube cluster derives from it.
+var clusterName = envconf.RandomName("smoke", 10)
 
 func TestMain(m *testing.M) {
 	cfg, err := envconf.NewFromFlags()
