@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -273,7 +272,7 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	if err := st.save(); err != nil {
 		return st, err
 	}
-	if err := st.inNet(ctx, vpc.PID, "ip", "-batch", "-"); err != nil {
+	if err := st.inNetStdin(ctx, vpc.PID, vpcBatch(), "ip", "-batch", "-"); err != nil {
 		return st, err
 	}
 	logf("VPC namespace (holder pid %d), bridge %s", vpc.PID, vpcGateway)
@@ -281,11 +280,9 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	if err := st.startControlPlane(ctx); err != nil {
 		return st, err
 	}
-	fwd, err := st.startForwarder(ctx)
-	if err != nil {
+	if _, err := st.startForwarder(ctx); err != nil {
 		return st, err
 	}
-	_ = fwd
 	st.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	if err := st.save(); err != nil {
 		return st, err
@@ -404,12 +401,7 @@ func (s *State) start(ctx context.Context, name, node, cg string, pre []string, 
 	return p, nil
 }
 
-// inNet runs a command in the network namespace of pid; for "ip -batch -" the batch is built by
-// the caller through inNetBatch.
-func (s *State) inNet(ctx context.Context, pid int, argv ...string) error {
-	return s.inNetStdin(ctx, pid, vpcBatch(), argv...)
-}
-
+// inNetStdin runs argv in the network namespace of pid with stdin (e.g. "ip -batch -").
 func (s *State) inNetStdin(ctx context.Context, pid int, stdin string, argv ...string) error {
 	full := append([]string{s.nsNet(pid), "--"}, argv...)
 	cmd := exec.CommandContext(ctx, "nsenter", full...)
@@ -677,5 +669,3 @@ func (s *State) alive(name string) bool {
 	}
 	return false
 }
-
-var errNotReady = errors.New("not ready")

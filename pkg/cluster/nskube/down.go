@@ -198,15 +198,3 @@ func Leftovers(root, name string) []string {
 	}
 	return st.Leftovers()
 }
-
-// waitGone is a small helper for callers that want to block until ctx ends or f is true.
-func waitUntil(ctx context.Context, d time.Duration, f func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
-}
