@@ -2,6 +2,7 @@
 # make run     loopback measurement at the seed's settings, readable summary
 # make test    vet (every build tag) + race tests + e2e compile check for every tag set
 # make e2e     the seed's six scenarios in network namespaces (root), one combined table
+# make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
 # See README.md for everything else.
 
 GO        ?= go
@@ -18,7 +19,7 @@ FUZZTIME  ?= 5s
 all: test
 
 help:
-	@sed -n 's/^# //p' Makefile | head -6
+	@sed -n '1,/^$$/s/^# //p' Makefile
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/tcpload ./cmd/tcpload
@@ -33,7 +34,7 @@ run: build
 test: vet race e2e-compile
 
 vet:
-	@for t in "" $(TAG_SETS); do echo "go vet -tags '$$t' ./..."; $(GO) vet -tags "$$t" ./... || exit 1; done
+	@for t in "" $(TAG_SETS) smoke nskube; do echo "go vet -tags '$$t' ./..."; $(GO) vet -tags "$$t" ./... || exit 1; done
 
 race:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -84,3 +85,6 @@ compare:
 
 clean:
 	rm -rf bin
+
+# cluster-build, cluster-up, cluster-down, cluster-status, e2e-smoke
+include pkg/cluster/nskube/nskube.mk
