@@ -63,6 +63,7 @@ e2e-deps:
 
 # The seed's six scenarios in turn, each against its own plain baseline, then one table.
 e2e: e2e-deps
+	@[ "$$(id -u)" = 0 ] || { echo "make e2e needs root: it builds network namespaces, veth pairs, bridges and iptables rules (sudo make e2e)"; exit 1; }
 	@dir=$(RESULTS)/$(STAMP); rc=0; dirs=""; \
 	for s in plain gr "gr istio" vpccni "vpccni istio" nodeport; do \
 	  sub=$$dir/$$(echo $$s | tr ' ' '+'); dirs="$$dirs $$sub"; \

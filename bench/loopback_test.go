@@ -52,7 +52,7 @@ func BenchmarkLoopback(b *testing.B) {
 // client's window.
 func loopbackOnce(b *testing.B, cfg tcpload.Config) (mbps, cores float64) {
 	b.Helper()
-	srv, err := tcpload.Listen("127.0.0.1:0", tcpload.Config{Buffer: cfg.Buffer})
+	srv, err := tcpload.Listen("127.0.0.1:0", tcpload.Config{Buffer: cfg.Buffer, AcceptTimeout: 30 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

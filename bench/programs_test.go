@@ -144,8 +144,10 @@ func runPair(b *testing.B, p program) measurement {
 	cli := start(p.client)
 	defer stop(cli)
 	time.Sleep(2 * time.Second) // connections up plus warm-up
-	if cli.ProcessState != nil || srv.ProcessState != nil {
-		b.Fatalf("%s exited early", p.name)
+	for _, c := range []*exec.Cmd{srv, cli} {
+		if !running(c.Process.Pid) {
+			b.Fatalf("%s: %s exited early", p.name, c.Args[3])
+		}
 	}
 	fs, err := usage.Default()
 	if err != nil {
@@ -164,11 +166,24 @@ func runPair(b *testing.B, p program) measurement {
 	time.Sleep(window())
 	s1, c1, n1, t1 := snap()
 	sec := t1.Sub(t0).Seconds()
+	if n1.TxBytes == n0.TxBytes || !running(srv.Process.Pid) || !running(cli.Process.Pid) {
+		b.Fatalf("%s: no traffic in the window, or a process died", p.name)
+	}
 	return measurement{
 		mbps:        float64(n1.TxBytes-n0.TxBytes) * 8 / sec / 1e6,
 		serverCores: usage.ProcCPU(s0, s1, sec).Cores,
 		clientCores: usage.ProcCPU(c0, c1, sec).Cores,
 	}
+}
+
+// running reports whether pid is alive and not a zombie (exec.Cmd learns of an exit only in Wait).
+func running(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	return i > 0 && i+2 < len(data) && data[i+2] != 'Z'
 }
 
 func firstErr(errs ...error) error {

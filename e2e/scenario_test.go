@@ -130,8 +130,9 @@ func assertSane(t *testing.T, s scenario, row result.Row) {
 	if s.spec.Istio {
 		require.NotNil(t, row.SidecarClientCores, "%s: client-side sidecar CPU measured", s.name)
 		require.NotNil(t, row.SidecarServerCores, "%s: server-side sidecar CPU measured", s.name)
-		assert.Positive(t, row.SidecarClientCores.Median, "%s: the client-side sidecar carried the traffic", s.name)
-		assert.Positive(t, row.SidecarServerCores.Median, "%s: the server-side sidecar carried the traffic", s.name)
+		// an idle proxy uses well under 0.01 cores (0.0000 when bypassed, TestGateCatchesBypassedSidecar)
+		assert.Greater(t, row.SidecarClientCores.Median, 0.01, "%s: the client-side sidecar carried the traffic", s.name)
+		assert.Greater(t, row.SidecarServerCores.Median, 0.01, "%s: the server-side sidecar carried the traffic", s.name)
 	}
 	require.NotNil(t, row.VsBaseline, "%s: compared with its baseline", s.name)
 }
@@ -185,8 +186,9 @@ func runOnce(t *testing.T, env *localnet.Env, name string, repeat int) result.Ru
 	for who, l := range logs {
 		_ = os.WriteFile(filepath.Join(dir, who+".log"), l.Bytes(), 0o644)
 	}
-	require.NoError(t, cliErr, "%s run %d: client: %s", name, repeat, cliLog)
-	require.NoError(t, srvErr, "%s run %d: server: %s", name, repeat, srvLog)
+	if cliErr != nil || srvErr != nil {
+		require.Fail(t, "a tcpload process failed", "%s run %d:\nclient (%v):\n%s\nserver (%v):\n%s", name, repeat, cliErr, cliLog, srvErr, srvLog)
+	}
 	r := result.Run{Scenario: name, Repeat: repeat, SharedNode: true}
 	var err error
 	r.Server, err = result.ReadFile(filepath.Join(dir, "server.json"))

@@ -220,22 +220,40 @@ func addSessionFlags(fs *flag.FlagSet, c *common, direction *string) {
 	fs.Var(durationFlag{&c.cfg.SetupTimeout}, "setup-timeout", "give up when the connections are not all up (refused ones are retried) within this time")
 }
 
-// parseFlags parses args; -h/--help prints the complete usage and returns flag.ErrHelp.
+// parseFlags parses args, which must all be flags; -h/--help prints the complete usage and
+// returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if err != nil {
-		return usageErr("%s %v", fs.Name(), err)
-	}
-	if fs.NArg() > 0 {
-		return usageErr("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	if len(pos) > 0 {
+		return usageErr("%s: unexpected argument %q", fs.Name(), pos[0])
 	}
 	return nil
+}
+
+// parseInterspersed parses flags wherever they stand among the positional arguments (Go's flag
+// package stops at the first positional one) and returns the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, err
+		}
+		if err != nil {
+			return nil, usageErr("%s %v", fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // usageFunc prints a synopsis line and then every flag.

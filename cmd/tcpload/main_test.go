@@ -64,6 +64,8 @@ func TestBadInputExitsTwoNamingTheFlag(t *testing.T) {
 		{[]string{"client", "--duration", "soon"}, "-duration"},
 		{[]string{"client", "--rate", "fast"}, "-rate"},
 		{[]string{"client", "--msgs", "20"}, "--msg-size"},
+		{[]string{"client", "--msgs", "NaN", "--msg-size", "100"}, "--msgs"},
+		{[]string{"client", "--setup-timeout", "-1s"}, "--setup-timeout"},
 		{[]string{"client", "--direction", "up"}, "direction"},
 		{[]string{"server", "--buffer", "0"}, "--buffer 0"},
 		{[]string{"server", "--watch", "sidecar"}, "NAME=PID"},
@@ -308,4 +310,21 @@ func FuzzParseDuration(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		parseDuration(s) // must not panic
 	})
+}
+
+func TestReportAndCompare(t *testing.T) {
+	fixture := filepath.Join("..", "..", "pkg", "report", "testdata", "fixture.json")
+	code, out, stderr := runTool(t, "report", fixture, "--markdown", "--out", t.TempDir())
+	assert.Equal(t, 1, code, "the fixture holds a failed gate: report exits 1 (%s)", stderr)
+	assert.Contains(t, out, "| scenario")
+	assert.Contains(t, out, "gr+istio")
+	code, out, stderr = runTool(t, "compare", fixture, fixture)
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "plain")
+	code, _, stderr = runTool(t, "compare", fixture)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "want OLD and NEW")
+	code, _, stderr = runTool(t, "report", filepath.Join(t.TempDir(), "missing"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "missing")
 }

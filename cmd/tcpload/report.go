@@ -25,19 +25,16 @@ func runReport(ctx context.Context, args []string) int {
 	markdown := fs.Bool("markdown", false, "print the markdown table instead of the text table")
 	thresholds := fs.String("thresholds", "", "re-apply the gates of this thresholds file (YAML)")
 	out := fs.String("out", "", "also write summary.json/.md/.txt and chart.svg into this directory")
-	fs.Usage = usageFunc(fs, "report [flags] RESULTS_DIR|summary.json ...", "Prints the seed-shaped table of a run's summary. Several summaries (e.g. one per scenario,\nas make e2e writes them) are merged into one table; their per-scenario baseline rows are\nleft out of the merged table. Exit status 1 when a gate failed.")
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	fs.Usage = usageFunc(fs, "report RESULTS_DIR|summary.json ... [--markdown] [--thresholds FILE] [--out DIR]", "Prints the seed-shaped table of a run's summary. Several summaries (e.g. one per scenario,\nas make e2e writes them) are merged into one table; their per-scenario baseline rows are\nleft out of the merged table. Exit status 1 when a gate failed.")
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitCode(err)
 	}
-	if fs.NArg() < 1 {
+	if len(paths) < 1 {
 		return exitCode(usageErr("report: want RESULTS_DIR or summary.json arguments"))
 	}
 	var sums []*result.Summary
-	for _, p := range fs.Args() {
+	for _, p := range paths {
 		s, err := readSummary(p)
 		if err != nil {
 			return exitCode(err)
@@ -48,7 +45,6 @@ func runReport(ctx context.Context, args []string) int {
 	if len(sums) > 1 {
 		s = mergeSummaries(sums)
 	}
-	var err error
 	if *thresholds != "" {
 		t, err := result.LoadThresholds(*thresholds)
 		if err != nil {
@@ -79,21 +75,18 @@ func runReport(ctx context.Context, args []string) int {
 func runCompare(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.Usage = usageFunc(fs, "compare OLD NEW", "Compares two summaries (results directories or summary.json files) figure by figure:\nold and new medians, the change in percent, and whether the min-max ranges overlap.")
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 2 {
-		return exitCode(usageErr("compare: want OLD and NEW, got %d arguments", fs.NArg()))
-	}
-	old, err := readSummary(fs.Arg(0))
+	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitCode(err)
 	}
-	cur, err := readSummary(fs.Arg(1))
+	if len(paths) != 2 {
+		return exitCode(usageErr("compare: want OLD and NEW, got %d arguments", len(paths)))
+	}
+	old, err := readSummary(paths[0])
+	if err != nil {
+		return exitCode(err)
+	}
+	cur, err := readSummary(paths[1])
 	if err != nil {
 		return exitCode(err)
 	}

@@ -16,7 +16,7 @@ func runServer(ctx context.Context, args []string) int {
 	var c common
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	listen := fs.String("listen", fmt.Sprintf("0.0.0.0:%d", tcpload.DefaultPort), "address to listen on (ADDR:PORT; port 0 picks one)")
-	fs.IntVar(&c.cfg.Backlog, "backlog", 0, "listen backlog (0 = max(1024, connections))")
+	fs.IntVar(&c.cfg.Backlog, "backlog", 0, "listen backlog (0 = 10000, capped by net.core.somaxconn)")
 	fs.Var(durationFlag{&c.cfg.AcceptTimeout}, "accept-timeout", "give up when no client connects within this time (0 = wait forever)")
 	c.cfg.SetupTimeout = 10 * time.Second
 	fs.Var(durationFlag{&c.cfg.SetupTimeout}, "setup-timeout", "give up when the session's connections are not all up within this time of the first")

@@ -97,7 +97,6 @@ func (e *engine) client(ap netip.AddrPort) error {
 	if e.res.Interrupted {
 		drain = min(drain, 2*time.Second)
 	}
-	e.stopReq = false
 	if err := e.pump(time.Now().Add(drain), func() bool { return e.nActive == 0 }); err != nil {
 		return err
 	}
@@ -167,7 +166,17 @@ func (e *engine) connectAll(ap netip.AddrPort) error {
 					continue
 				}
 				if c.state == stHandshake {
-					if err := e.readAck(fd, c); err != nil {
+					err := e.readAck(fd, c)
+					if errors.Is(err, errNoAck) {
+						// a proxy in the path accepted, then lost its way to the server (not
+						// listening yet?): connect this one again
+						lastErr = err
+						retry = append(retry, index[fd])
+						delete(index, fd)
+						e.untrack(fd)
+						continue
+					}
+					if err != nil {
 						return err
 					}
 					continue
@@ -291,17 +300,24 @@ func (e *engine) established(fd int, c *conn, idx int) error {
 	return e.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN|unix.EPOLLRDHUP)
 }
 
+// errNoAck: the connection closed (or was reset) before any of the server's acknowledgement
+// arrived; retried like a refused connect.
+var errNoAck = errors.New("connection closed before the server acknowledged it (a proxy in the path that could not reach the server, or no tcpload server there)")
+
 // readAck reads the server's acknowledgement and then starts moving data.
 func (e *engine) readAck(fd int, c *conn) error {
 	n, err := unix.Read(fd, c.hdr[c.hdrN:ackLen])
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return nil
 	}
+	if c.hdrN == 0 && (n == 0 && err == nil || errors.Is(err, unix.ECONNRESET)) {
+		return errNoAck
+	}
 	if err != nil {
 		return fmt.Errorf("connect %s: waiting for the server's acknowledgement: %w", e.res.Peer, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("connect %s: the connection closed before the server acknowledged it (is a tcpload server listening there, or only a proxy?)", e.res.Peer)
+		return fmt.Errorf("connect %s: the connection closed in the middle of the server's acknowledgement", e.res.Peer)
 	}
 	c.hdrN += n
 	if c.hdrN < ackLen {

@@ -12,6 +12,7 @@ package tcpload
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -82,10 +83,22 @@ func (p Pace) chunk(buffer int) (int, time.Duration) {
 // Validate checks the pace for nonsense values.
 func (p Pace) Validate() error {
 	switch {
+	case math.IsNaN(p.RateBytes) || math.IsInf(p.RateBytes, 0):
+		return fmt.Errorf("--rate %g: not a number", p.RateBytes)
+	case math.IsNaN(p.MsgsPerSec) || math.IsInf(p.MsgsPerSec, 0):
+		return fmt.Errorf("--msgs %g: not a number", p.MsgsPerSec)
 	case p.RateBytes < 0:
 		return errors.New("--rate must not be negative")
 	case p.MsgsPerSec < 0:
 		return errors.New("--msgs must not be negative")
+	case p.RateBytes > 0 && p.RateBytes < 1:
+		return fmt.Errorf("--rate %g: at least 1 byte/s per connection", p.RateBytes)
+	case p.RateBytes > math.MaxUint32:
+		return fmt.Errorf("--rate %g: at most %d bytes/s per connection", p.RateBytes, uint32(math.MaxUint32))
+	case p.MsgsPerSec > 0 && p.MsgsPerSec < 0.001:
+		return fmt.Errorf("--msgs %g: at least 0.001 messages per second", p.MsgsPerSec)
+	case p.MsgsPerSec == 0 && p.MsgBytes != 0:
+		return errors.New("--msg-size goes with --msgs")
 	case p.RateBytes > 0 && p.MsgsPerSec > 0:
 		return errors.New("--rate and --msgs exclude each other")
 	case p.MsgsPerSec > 0 && (p.MsgBytes <= 0 || p.MsgBytes > MaxBuffer):
@@ -123,7 +136,8 @@ type Config struct {
 	Pace Pace
 	// Options are socket options.
 	Options Options
-	// Backlog is the server's listen backlog (0: max(Conns, 1024)).
+	// Backlog is the server's listen backlog (0: MaxConns; the kernel caps it at
+	// net.core.somaxconn). The server cannot know the session's size before it connects.
 	Backlog int
 	// SetupTimeout bounds connection set-up (client: connecting and retrying refused
 	// connections; server: waiting for the session's connections once the first arrived).
@@ -181,7 +195,7 @@ func (c Config) WithDefaults() Config {
 		c.DrainTimeout = 10 * time.Second
 	}
 	if c.Backlog == 0 {
-		c.Backlog = max(c.Conns, 1024)
+		c.Backlog = MaxConns
 	}
 	return c
 }
@@ -203,6 +217,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--sndbuf %d: must not be negative", c.Options.SndBuf)
 	case c.Options.RcvBuf < 0:
 		return fmt.Errorf("--rcvbuf %d: must not be negative", c.Options.RcvBuf)
+	case c.SetupTimeout < 0:
+		return fmt.Errorf("--setup-timeout %s: must not be negative", c.SetupTimeout)
+	case c.AcceptTimeout < 0:
+		return fmt.Errorf("--accept-timeout %s: must not be negative", c.AcceptTimeout)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("drain timeout %s: must not be negative", c.DrainTimeout)
 	case c.Backlog < 0:
 		return fmt.Errorf("--backlog %d: must not be negative", c.Backlog)
 	case c.Direction != ServerPush && c.Direction != ClientPush:

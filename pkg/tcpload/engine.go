@@ -111,7 +111,6 @@ type engine struct {
 	setupFrom time.Time
 	upAt      time.Time
 	winFrom   time.Time
-	winTo     time.Time
 	ivFrom    time.Time
 	ivBytes   uint64
 	nextEdge  time.Time
@@ -328,20 +327,21 @@ func (e *engine) transferEvent(fd int, ev uint32) error {
 			return e.connErr(fd, "read", err)
 		}
 	}
-	if ev&unix.EPOLLOUT != 0 && c.state == stActive && e.sending && !c.peerEOF {
+	if ev&unix.EPOLLOUT != 0 && c.state == stActive && e.sending && !c.peerEOF && e.phase != phEnding {
 		return e.sendOn(fd, c)
 	}
 	return nil
 }
 
-// sendOn writes once (unpaced: a whole buffer, like the seed) or the rest of the current chunk.
+// sendOn writes once: unpaced, a whole buffer (like the seed); paced, what the pacing allows of
+// it. A paced connection wants EPOLLOUT exactly while it has allowed bytes left to write.
 func (e *engine) sendOn(fd int, c *conn) error {
 	want := len(e.buf)
 	if e.chunk > 0 {
 		if c.pending == 0 {
 			return nil
 		}
-		want = c.pending
+		want = min(c.pending, want)
 	}
 	n, err := send(fd, e.buf[:want], e.flags)
 	switch {
@@ -350,45 +350,50 @@ func (e *engine) sendOn(fd int, c *conn) error {
 		e.total += uint64(n)
 		if e.chunk > 0 {
 			c.pending -= n
-			if c.pending == 0 && c.outOn {
-				return e.ctl(unix.EPOLL_CTL_MOD, fd, e.activeEvents(c))
+			if c.pending == 0 {
+				e.nextDue = 0 // its next chunk may already be due
 			}
 		}
 	case err == unix.EAGAIN || err == unix.EINTR:
-		if e.chunk > 0 && !c.outOn {
-			return e.ctl(unix.EPOLL_CTL_MOD, fd, e.activeEvents(c))
-		}
 	case err == unix.ENOBUFS && e.flags&unix.MSG_ZEROCOPY != 0:
 		drainErrQueue(fd, e.oob)
 	default:
 		return e.connErr(fd, "write", err)
 	}
+	if e.chunk > 0 && (c.pending > 0) != c.outOn {
+		return e.ctl(unix.EPOLL_CTL_MOD, fd, e.activeEvents(c))
+	}
 	return nil
 }
 
-// paceTick starts the chunks that are due; it returns the time until the next one.
+// paceTick allows the chunks that are due on every connection and writes what it can at once (the
+// rest goes out on EPOLLOUT); it returns the time until the next chunk is due on a connection
+// that has nothing left to write.
 func (e *engine) paceTick() (time.Duration, error) {
 	now := e.now()
 	if e.nextDue != 0 && now < e.nextDue {
 		return time.Duration(e.nextDue - now), nil
 	}
+	maxPending := max(e.chunk, int(float64(e.chunk)*float64(time.Second)/float64(e.period))) // one second's worth
 	next := int64(-1)
 	for _, fd := range e.fds {
 		c := &e.conns[fd]
 		if c.state != stActive || c.peerEOF {
 			continue
 		}
-		if c.pending == 0 && now >= c.due {
-			c.pending = e.chunk
+		if c.due < now-int64(time.Second) { // bounded catch-up after a stall
+			c.due = now
+		}
+		for i := 0; now >= c.due && i < 1000; i++ {
+			c.pending = min(c.pending+e.chunk, maxPending)
 			c.due += e.period
-			if c.due < now-int64(time.Second) { // bounded catch-up after a stall
-				c.due = now
-			}
+		}
+		if c.pending > 0 {
 			if err := e.sendOn(fd, c); err != nil {
 				return 0, err
 			}
 		}
-		if next < 0 || c.due < next {
+		if c.pending == 0 && (next < 0 || c.due < next) {
 			next = c.due
 		}
 	}
@@ -425,6 +430,14 @@ func (e *engine) peerEOF(fd int, c *conn) error {
 		}
 		e.endWindow()
 		e.phase = phEnding
+		// the client has ended the session: stop writing on every connection, not only this one
+		for _, f := range e.fds {
+			if o := &e.conns[f]; o.state == stActive && o.outOn {
+				if err := e.ctl(unix.EPOLL_CTL_MOD, f, e.activeEvents(o)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	e.finish(fd, c)
 	return nil
@@ -477,10 +490,8 @@ func (e *engine) connErr(fd int, op string, err error) error {
 	if errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE) {
 		what = "peer went away on connection"
 	}
-	return fmt.Errorf("%s %s to %s: %s: %w", what, fdName(fd), e.res.Peer, op, err)
+	return fmt.Errorf("%s fd %d to %s: %s: %w", what, fd, e.res.Peer, op, err)
 }
-
-func fdName(fd int) string { return fmt.Sprintf("fd %d", fd) }
 
 // openWindow starts measuring.
 func (e *engine) openWindow() {
@@ -527,23 +538,27 @@ func (e *engine) endWindow() {
 	if now.Sub(e.ivFrom) >= e.cfg.Interval/10 {
 		e.edge(now)
 	}
-	e.winTo = now
 	e.res.WindowSeconds = now.Sub(e.winFrom).Seconds()
 	for _, fd := range e.fds {
 		c := &e.conns[fd]
 		c.winEnd = c.bytes
 	}
 	var sum uint64
+	first := true
 	for _, fd := range e.fds {
 		c := &e.conns[fd]
+		if c.state != stActive && c.state != stDone {
+			continue // never joined the session
+		}
 		b := c.winEnd - c.winStart
 		sum += b
-		if e.res.PerConnMax == 0 || b > e.res.PerConnMax {
+		if first || b > e.res.PerConnMax {
 			e.res.PerConnMax = b
 		}
-		if e.res.PerConnMin == 0 || b < e.res.PerConnMin {
+		if first || b < e.res.PerConnMin {
 			e.res.PerConnMin = b
 		}
+		first = false
 	}
 	e.res.WindowBytes = sum
 	if e.cfg.Probe != nil {
@@ -556,7 +571,7 @@ func (e *engine) endWindow() {
 // error; deadline zero means none.
 func (e *engine) pump(deadline time.Time, until func() bool) error {
 	for !until() {
-		if e.stopReq {
+		if e.stopReq && e.phase != phEnding { // the clean end is bounded by its own deadline
 			return nil
 		}
 		now := time.Now()
@@ -630,9 +645,11 @@ func (e *engine) close() {
 	}
 	if e.wake >= 0 {
 		unix.Close(e.wake)
+		e.wake = -1
 	}
 	if e.ep >= 0 {
 		unix.Close(e.ep)
+		e.ep = -1
 	}
 }
 

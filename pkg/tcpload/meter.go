@@ -14,7 +14,6 @@ import (
 // at interval edges it reads only this process's CPU (one /proc read).
 type Meter struct {
 	sampler    *usage.Sampler
-	fs         *usage.FS
 	start, end usage.Snapshot
 	last       usage.ProcTimes
 	lastAt     time.Time
@@ -29,7 +28,7 @@ func NewMeter(watch map[string]int) (*Meter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meter: %w", err)
 	}
-	return &Meter{sampler: &usage.Sampler{Watch: watch, FS: fs}, fs: fs}, nil
+	return &Meter{sampler: &usage.Sampler{Watch: watch, FS: fs}}, nil
 }
 
 func (m *Meter) take() usage.Snapshot {
@@ -48,7 +47,7 @@ func (m *Meter) WindowStart(at time.Time) {
 
 // IntervalEnd implements Probe: the cores this process used since the previous edge.
 func (m *Meter) IntervalEnd(at time.Time) float64 {
-	p, err := m.fs.ReadProc(0)
+	p, err := m.sampler.FS.ReadProc(0)
 	if err != nil {
 		return 0
 	}
@@ -90,9 +89,6 @@ func NewRecord(r *Result, m *Meter) *result.Record {
 		TCP:          result.TCP{Retransmits: r.Retransmits, MinRTTMicros: r.MinRTT, MaxRTTMicros: r.MaxRTT},
 		Intervals:    make([]result.Interval, 0, len(r.Intervals)),
 		PID:          os.Getpid(),
-	}
-	if r.Role == result.RoleServer {
-		rec.Addr = r.Local
 	}
 	if h, err := os.Hostname(); err == nil {
 		rec.Host = h

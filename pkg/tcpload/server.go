@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,7 @@ func Listen(addr string, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: getsockname: %w", ap, err)
 	}
 	e.res.Sockets.Backlog = cfg.Backlog
+	e.res.Local = addrOf(bound).String()
 	return &Server{cfg: cfg, e: e, addr: addrOf(bound)}, nil
 }
 
@@ -116,10 +118,17 @@ func (e *engine) serve() error {
 	}
 	if e.phase == phWarmup {
 		e.openWindow()
-		// the window closes at the client's first EOF (peerEOF), or on a stop request
-		if err := e.pump(time.Time{}, func() bool { return e.phase != phWindow }); err != nil {
+		// the window closes at the client's first EOF (peerEOF), or on a stop request; a client
+		// that vanished without FIN or RST (a lost node, a proxy holding on) is given up on
+		announced := e.cfg.Warmup + e.cfg.Duration
+		grace := max(5*time.Second, announced/2)
+		if err := e.pump(e.upAt.Add(announced+grace), func() bool { return e.phase != phWindow }); err != nil {
 			e.endWindow()
 			return err
+		}
+		if e.phase == phWindow && !e.stopReq {
+			e.endWindow()
+			return fmt.Errorf("client %s did not end the session within %s of its announced %s (no FIN, no RST: is it still there?)", e.res.Peer, grace, announced)
 		}
 	}
 	if e.stopReq {
@@ -191,6 +200,10 @@ func (e *engine) acceptAll() error {
 					continue
 				}
 				h, done, err := e.readHeader(fd, c)
+				if errors.Is(err, errClosedEarly) {
+					e.untrack(fd) // a health check or port scan: not part of the session
+					continue
+				}
 				if err != nil {
 					return err
 				}
@@ -213,7 +226,7 @@ func (e *engine) acceptAll() error {
 						}
 					}
 				} else if h.Conns != want || h.Direction != e.cfg.Direction || h.Pace != e.cfg.Pace {
-					return fmt.Errorf("client %s announced %d connections (%s) on one connection and %d (%s) on another", e.res.Peer, want, e.cfg.Direction, h.Conns, h.Direction)
+					return fmt.Errorf("client %s announced %d connections (%s, pacing %+v) on one connection and %d (%s, pacing %+v) on another", e.res.Peer, want, e.cfg.Direction, e.cfg.Pace, h.Conns, h.Direction, h.Pace)
 				}
 				joined++
 				if n, err := send(fd, ack[:], 0); err != nil || n != ackLen {
@@ -225,10 +238,15 @@ func (e *engine) acceptAll() error {
 			}
 		}
 	}
-	// the session is complete: no more connections
+	// the session is complete: no more connections; drop any that never joined it
 	unix.EpollCtl(e.ep, unix.EPOLL_CTL_DEL, e.lfd, nil)
 	unix.Close(e.lfd)
 	e.lfd = -1
+	for _, fd := range slices.Clone(e.fds) {
+		if e.conns[fd].state != stActive {
+			e.untrack(fd)
+		}
+	}
 	e.upAt = time.Now()
 	e.res.SetupSeconds = e.upAt.Sub(e.setupFrom).Seconds()
 	return nil
@@ -271,6 +289,9 @@ func (e *engine) accept() error {
 	}
 }
 
+// errClosedEarly: a connection closed before its header was complete.
+var errClosedEarly = errors.New("connection closed before its header was complete")
+
 // readHeader reads what has arrived of a connection's header.
 func (e *engine) readHeader(fd int, c *conn) (header, bool, error) {
 	n, err := unix.Read(fd, c.hdr[c.hdrN:])
@@ -281,7 +302,7 @@ func (e *engine) readHeader(fd int, c *conn) (header, bool, error) {
 		return header{}, false, fmt.Errorf("read header from %s: %w", e.res.Peer, err)
 	}
 	if n == 0 {
-		return header{}, false, fmt.Errorf("read header from %s: connection closed after %d of %d bytes", e.res.Peer, c.hdrN, headerLen)
+		return header{}, false, errClosedEarly
 	}
 	c.hdrN += n
 	if c.hdrN >= 4 && c.hdrN < headerLen {

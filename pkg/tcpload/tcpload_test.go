@@ -3,6 +3,7 @@ package tcpload
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -81,9 +82,19 @@ func TestPacing(t *testing.T) {
 	}{
 		{"business 20 msgs/s", Pace{MsgsPerSec: 20, MsgBytes: 5000}, 10, 20 * 5000 * 10},
 		{"rate 200 kB/s", Pace{RateBytes: 200e3}, 5, 5 * 200e3},
+		// messages larger than the socket buffer: every message is written in parts
+		{"messages beyond the send buffer", Pace{MsgsPerSec: 20, MsgBytes: 60000}, 4, 20 * 60000 * 4},
+		// more than one buffer per millisecond: the pacer must not cap it at a write per tick
+		{"rate 40 MB/s with 16 kB buffers", Pace{RateBytes: 40e6}, 1, 40e6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Conns: tc.conns, Pace: tc.pace, Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, Interval: 500 * time.Millisecond}
+			if tc.pace.RateBytes >= 1e6 {
+				cfg.Buffer = 16384
+			}
+			if tc.pace.MsgBytes > 50000 {
+				cfg.Options.SndBuf, cfg.Options.RcvBuf = 8192, 8192
+			}
 			srv, cli := session(t, cfg, context.Background(), context.Background())
 			require.NoError(t, srv.Err)
 			require.NoError(t, cli.Err)
@@ -226,6 +237,13 @@ func TestConfigValidate(t *testing.T) {
 		{"msgs without size", func(c *Config) { c.Pace = Pace{MsgsPerSec: 20} }, "--msg-size"},
 		{"msg larger than buffer", func(c *Config) { c.Pace = Pace{MsgsPerSec: 20, MsgBytes: c.Buffer + 1} }, "larger than --buffer"},
 		{"bad direction", func(c *Config) { c.Direction = "sideways" }, "--direction"},
+		{"msgs NaN", func(c *Config) { c.Pace = Pace{MsgsPerSec: math.NaN(), MsgBytes: 10} }, "--msgs"},
+		{"rate Inf", func(c *Config) { c.Pace = Pace{RateBytes: math.Inf(1)} }, "--rate"},
+		{"rate below a byte", func(c *Config) { c.Pace = Pace{RateBytes: 0.5} }, "--rate"},
+		{"msgs too rare for the header", func(c *Config) { c.Pace = Pace{MsgsPerSec: 0.0001, MsgBytes: 10} }, "--msgs"},
+		{"msg-size without msgs", func(c *Config) { c.Pace = Pace{MsgBytes: 10} }, "--msg-size goes with --msgs"},
+		{"negative setup timeout", func(c *Config) { c.SetupTimeout = -time.Second }, "--setup-timeout"},
+		{"negative accept timeout", func(c *Config) { c.AcceptTimeout = -time.Second }, "--accept-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -301,4 +319,58 @@ func TestClientNeedsTheServersAcknowledgement(t *testing.T) {
 	res := RunClient(context.Background(), l.Addr().String(), Config{Conns: 2, Duration: time.Second, SetupTimeout: 2 * time.Second})
 	require.Error(t, res.Err)
 	assert.Contains(t, res.Err.Error(), "acknowledg")
+}
+
+// rawClient opens n connections that announce a session like tcpload's client, then do nothing.
+func rawClient(t *testing.T, addr string, n int, dur time.Duration) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		h := header{Direction: ServerPush, Conns: n, Index: i, Duration: dur}.encode()
+		_, err = c.Write(h[:])
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+func TestServerIgnoresConnectionsThatCloseBeforeTheHeader(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", Config{AcceptTimeout: 5 * time.Second, SetupTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	done := make(chan *Result, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	probe, err := net.Dial("tcp", s.Addr().String()) // a health check: connect, close
+	require.NoError(t, err)
+	probe.Close()
+	time.Sleep(100 * time.Millisecond)
+	cli := RunClient(context.Background(), s.Addr().String(), Config{Conns: 3, Duration: 300 * time.Millisecond, Warmup: 1})
+	srv := <-done
+	require.NoError(t, cli.Err)
+	require.NoError(t, srv.Err)
+	assert.Equal(t, srv.TotalBytes, cli.TotalBytes)
+	assert.Positive(t, srv.PerConnMin, "only the session's connections count")
+}
+
+func TestServerGivesUpOnAVanishedClient(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", Config{AcceptTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	done := make(chan *Result, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	// announces a 0.2 s window, then neither reads nor closes: no FIN, no RST
+	conns := rawClient(t, s.Addr().String(), 2, 200*time.Millisecond)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	select {
+	case res := <-done:
+		require.Error(t, res.Err)
+		assert.Contains(t, res.Err.Error(), "did not end the session")
+		assert.Positive(t, res.WindowSeconds, "the window it measured is kept")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server waited more than 15 s for a client that announced a 0.2 s window")
+	}
 }
