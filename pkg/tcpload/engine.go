@@ -315,7 +315,7 @@ func (e *engine) transferEvent(fd int, ev uint32) error {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		n, err := unix.Read(fd, e.buf)
+		n, err := recv(fd, e.buf)
 		switch {
 		case n > 0:
 			c.bytes += uint64(n)

@@ -76,9 +76,23 @@ func addrOf(sa unix.Sockaddr) netip.AddrPort {
 }
 
 // send writes p with MSG_NOSIGNAL (a peer gone gives EPIPE, not a signal), without allocating.
+//
+// The sockets are non-blocking, so send and recv go through RawSyscall: a copy of 100 kB takes
+// tens of microseconds, long enough for Go's sysmon to hand this thread's P to another thread
+// during an ordinary Syscall and for the return to take it back — thread wake-ups that cost
+// more CPU than the copy itself at tens of thousands of calls per second.
 func send(fd int, p []byte, flags int) (int, error) {
-	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
 		uintptr(flags|unix.MSG_NOSIGNAL), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// recv reads into p from a non-blocking socket (see send for why RawSyscall).
+func recv(fd int, p []byte) (int, error) {
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	if errno != 0 {
 		return 0, errno
 	}
