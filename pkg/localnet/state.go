@@ -23,8 +23,24 @@ import (
 // prefixRE is the shape of a run prefix: "pc" and 6 hex digits.
 var prefixRE = regexp.MustCompile(`^pc[0-9a-f]{6}$`)
 
-// markerRE finds a run's state directory in a process's command line.
-var markerRE = regexp.MustCompile(regexp.QuoteMeta(StateRoot) + `/(pc[0-9a-f]{6})(/|$| )`)
+// markerRE finds a run's state directory, or one of its named namespaces, in a process's command
+// line: a sidecar names its state directory, and a command started with Command is nsenter
+// naming the namespace until it has entered it and exec'd the program.
+var markerRE = regexp.MustCompile(regexp.QuoteMeta(StateRoot) + `/(pc[0-9a-f]{6})(?:/|$| )|` +
+	regexp.QuoteMeta(NetnsDir) + `/(pc[0-9a-f]{6})-`)
+
+// markedPrefix returns the run prefix a command line names, if any.
+func markedPrefix(cmdline string) (string, bool) {
+	m := markerRE.FindStringSubmatch(cmdline)
+	switch {
+	case m == nil:
+		return "", false
+	case m[1] != "":
+		return m[1], true
+	default:
+		return m[2], true
+	}
+}
 
 // ownerFile names the file in a state dir that records the owning process.
 const ownerFile = "owner"
@@ -272,7 +288,7 @@ func killRunProcs(prefix string, inodes map[uint64]string) error {
 			pids = append(pids, p.pid)
 			continue
 		}
-		if m := markerRE.FindStringSubmatch(p.cmdline); m != nil && m[1] == prefix {
+		if p2, ok := markedPrefix(p.cmdline); ok && p2 == prefix {
 			pids = append(pids, p.pid)
 		}
 	}
@@ -322,8 +338,8 @@ func Leftovers(prefix string) ([]string, error) {
 			out = append(out, fmt.Sprintf("process %d (%s) in netns %s", p.pid, p.comm, ns))
 			continue
 		}
-		if m := markerRE.FindStringSubmatch(p.cmdline); m != nil && match(m[1]) {
-			out = append(out, fmt.Sprintf("process %d (%s) using %s", p.pid, p.comm, filepath.Join(StateRoot, m[1])))
+		if p2, ok := markedPrefix(p.cmdline); ok && match(p2) {
+			out = append(out, fmt.Sprintf("process %d (%s) of run %s", p.pid, p.comm, p2))
 		}
 	}
 	return out, nil
@@ -408,8 +424,8 @@ func Reap(prefix string) error {
 		return fmt.Errorf("localnet: reap: %w", err)
 	}
 	for _, p := range procs {
-		if m := markerRE.FindStringSubmatch(p.cmdline); m != nil && match(m[1]) {
-			found[m[1]] = true
+		if p2, ok := markedPrefix(p.cmdline); ok && match(p2) {
+			found[p2] = true
 		}
 	}
 	prefixes := make([]string, 0, len(found))
