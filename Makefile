@@ -39,9 +39,10 @@ vet:
 race:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
-# compile-only gate for every tag set (go test -list would run TestMain's Setup)
+# compile-only gate for every tag set and mixed ones (go test -list would run TestMain's Setup)
+E2E_MIXED := "gr nodeport" "istio nodeport" "gr vpccni" "plain gr istio" "plain gr vpccni istio nodeport"
 e2e-compile:
-	@for t in "" $(TAG_SETS); do echo "go test -c -tags '$$t' ./e2e"; $(GO) test -c -o /dev/null -tags "$$t" ./e2e || exit 1; done
+	@for t in "" $(TAG_SETS) $(E2E_MIXED); do echo "go test -c -tags '$$t' ./e2e"; $(GO) test -c -o /dev/null -tags "$$t" ./e2e || exit 1; done
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeader -fuzztime $(FUZZTIME) ./pkg/tcpload
