@@ -275,28 +275,42 @@ func stopProc(p *proc, grace time.Duration) error {
 	}
 }
 
-// killRunProcs kills every process in the given namespaces or whose command
-// line uses the run's state directory.
+// killRunProcs kills every process in the given namespaces, and the run's own processes still
+// outside them (a sidecar naming the state directory, a command still in nsenter). It repeats
+// until a pass finds nothing (at most 5 passes), so a command started during a pass is caught.
 func killRunProcs(prefix string, inodes map[uint64]string) error {
-	procs, err := listProcs()
-	if err != nil {
-		return err
-	}
-	var pids []int
-	for _, p := range procs {
-		if _, ok := inodes[p.netIno]; ok && p.netIno != 0 {
-			pids = append(pids, p.pid)
-			continue
+	for pass := 0; pass < 5; pass++ {
+		procs, err := listProcs()
+		if err != nil {
+			return err
 		}
-		if p2, ok := markedPrefix(p.cmdline); ok && p2 == prefix {
-			pids = append(pids, p.pid)
+		var pids []int
+		for _, p := range procs {
+			if p.pid == os.Getpid() {
+				continue
+			}
+			if _, ok := inodes[p.netIno]; ok && p.netIno != 0 {
+				pids = append(pids, p.pid)
+				continue
+			}
+			if p2, ok := markedPrefix(p.cmdline); ok && p2 == prefix && ownProcess(p.comm) {
+				pids = append(pids, p.pid)
+			}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if err := killAndWait(pids, 5*time.Second); err != nil {
+			return err
 		}
 	}
-	if len(pids) == 0 {
-		return nil
-	}
-	return killAndWait(pids, 5*time.Second)
+	return nil
 }
+
+// ownProcess reports whether a process outside the run's namespaces that names the run in its
+// command line is one the run started (nsenter on its way in, a sidecar proxy) — not, say, a
+// user's `less` of a sidecar log.
+func ownProcess(comm string) bool { return comm == "nsenter" || comm == "haproxy" }
 
 // Leftovers lists what still carries the prefix ("" = any pathcost prefix):
 // named network namespaces, state directories, and processes that live in
@@ -338,7 +352,7 @@ func Leftovers(prefix string) ([]string, error) {
 			out = append(out, fmt.Sprintf("process %d (%s) in netns %s", p.pid, p.comm, ns))
 			continue
 		}
-		if p2, ok := markedPrefix(p.cmdline); ok && match(p2) {
+		if p2, ok := markedPrefix(p.cmdline); ok && match(p2) && ownProcess(p.comm) {
 			out = append(out, fmt.Sprintf("process %d (%s) of run %s", p.pid, p.comm, p2))
 		}
 	}
@@ -424,7 +438,7 @@ func Reap(prefix string) error {
 		return fmt.Errorf("localnet: reap: %w", err)
 	}
 	for _, p := range procs {
-		if p2, ok := markedPrefix(p.cmdline); ok && match(p2) {
+		if p2, ok := markedPrefix(p.cmdline); ok && match(p2) && ownProcess(p.comm) {
 			found[p2] = true
 		}
 	}

@@ -221,8 +221,18 @@ func (row *Row) fill(figs []RunFigures) {
 	row.ClientNodeBusyCores = get(func(r RunFigures) float64 { return r.ClientNodeBusy })
 	row.ServerNodeBusyCores = get(func(r RunFigures) float64 { return r.ServerNodeBusy })
 	row.ForwarderNodeBusyCores = opt(func(r RunFigures) *float64 { return r.ForwarderNodeBusy })
-	row.MachineBusyCores = get(func(r RunFigures) float64 { return r.MachineBusyCores })
-	row.KernelCores = get(func(r RunFigures) float64 { return r.KernelCores })
+	// machine-wide figures exist only for runs whose machine CPU was measured: the others
+	// leave these Stats empty (a gate on them then fails as "not measured", never passes on 0)
+	machine := func(f func(RunFigures) float64) Stat {
+		return get(func(r RunFigures) float64 {
+			if r.MachineBusyCores <= 0 {
+				return math.NaN()
+			}
+			return f(r)
+		})
+	}
+	row.MachineBusyCores = machine(func(r RunFigures) float64 { return r.MachineBusyCores })
+	row.KernelCores = machine(func(r RunFigures) float64 { return r.KernelCores })
 	row.ClientCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.ClientCoresPerGbps, r.ClientMbps) })
 	row.ServerCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.ServerCoresPerGbps, r.ClientMbps) })
 	if row.SidecarClientCores != nil || row.SidecarServerCores != nil {
@@ -236,10 +246,18 @@ func (row *Row) fill(figs []RunFigures) {
 			row.SidecarCoresPerGbps = &s
 		}
 	}
-	row.KernelCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.KernelCoresPerGbps, r.ClientMbps) })
-	row.TotalCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps) })
+	row.KernelCoresPerGbps = machine(func(r RunFigures) float64 { return perGbpsOrNaN(r.KernelCoresPerGbps, r.ClientMbps) })
+	row.TotalCoresPerGbps = machine(func(r RunFigures) float64 { return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps) })
 	row.Retransmits = get(func(r RunFigures) float64 { return r.Retransmits })
 	row.SetupSeconds = get(func(r RunFigures) float64 { return r.SetupSeconds })
+}
+
+// totalPerGbps is a run's whole cost per Gbps, NaN when its machine CPU was not measured.
+func totalPerGbps(r RunFigures) float64 {
+	if r.MachineBusyCores <= 0 {
+		return math.NaN()
+	}
+	return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps)
 }
 
 // perGbpsOrNaN hides a cores-per-Gbps value whose throughput was 0 (undefined, stored as 0).
@@ -295,14 +313,15 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}
 	f.ClientNodeBusy = clean(c.Node.BusyCores)
 	f.ServerNodeBusy = clean(s.Node.BusyCores)
-	if r.Forwarder != nil {
+	if r.Forwarder != nil && r.Forwarder.Error == "" {
 		v := clean(r.Forwarder.Node.BusyCores)
 		f.ForwarderNodeBusy = &v
 	}
 	shared = r.SharedNode || (c.Host != "" && c.Host == s.Host)
 	if shared {
 		f.MachineBusyCores = meanPositive(f.ClientNodeBusy, f.ServerNodeBusy)
-	} else {
+	} else if f.ClientNodeBusy > 0 && f.ServerNodeBusy > 0 && (r.Forwarder == nil || f.ForwarderNodeBusy != nil && *f.ForwarderNodeBusy > 0) {
+		// separate machines: the sum is only meaningful when every node was measured
 		f.MachineBusyCores = f.ClientNodeBusy + f.ServerNodeBusy
 		if f.ForwarderNodeBusy != nil {
 			f.MachineBusyCores += *f.ForwarderNodeBusy
@@ -386,7 +405,7 @@ func CompareToBaseline(row *Row, baseline Row) {
 		}
 		cmp.Pairs++
 		bw = append(bw, ratio(r.ClientMbps, b.ClientMbps))
-		cost = append(cost, ratio(perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps), perGbpsOrNaN(b.TotalCoresPerGbps, b.ClientMbps)))
+		cost = append(cost, ratio(totalPerGbps(r), totalPerGbps(b)))
 	}
 	if cmp.Pairs > 0 {
 		cmp.BandwidthRatio = Summarize(bw)

@@ -173,10 +173,23 @@ func TestCompareToBaselineUnpairedAndZero(t *testing.T) {
 	assert.Equal(t, Stat{}, zr.VsBaseline.BandwidthRatio)
 }
 
+func TestMachineNotMeasuredIsNotZero(t *testing.T) {
+	// no node figures (e.g. /proc/stat unreadable at an edge): kernel and total cost are unknown
+	row := Aggregate("gr", "", []Run{mkRun("gr", runSpec{clientMbps: 1000, clientCores: 0.1, serverCores: 0.1, sidecarC: -1, sidecarS: -1})})
+	assert.Zero(t, row.KernelCoresPerGbps.N)
+	assert.Zero(t, row.TotalCoresPerGbps.N)
+	for _, g := range Gate(row, Bounds{MaxCoresPerGbps: CoreLimits{Kernel: Val(0.01), Total: Val(1)}}) {
+		assert.Equal(t, GateFail, g.Status, "%s: a gate on an unmeasured figure fails, never passes on 0", g.Figure)
+	}
+	// separate machines with one node unmeasured: no machine-wide sum either
+	sep := Aggregate("gr", "", []Run{mkRun("gr", runSpec{clientMbps: 1000, clientCores: 0.1, clientBusy: 2, sidecarC: -1, sidecarS: -1})})
+	assert.Zero(t, sep.MachineBusyCores.N)
+}
+
 func TestApplyBaseline(t *testing.T) {
 	rows := []Row{
-		Aggregate("plain", "", []Run{mkRun("plain", runSpec{clientMbps: 1000, clientCores: 0.1, sidecarC: -1, sidecarS: -1})}),
-		Aggregate("gr", "", []Run{mkRun("gr", runSpec{clientMbps: 500, clientCores: 0.1, sidecarC: -1, sidecarS: -1})}),
+		Aggregate("plain", "", []Run{mkRun("plain", runSpec{clientMbps: 1000, clientCores: 0.1, clientBusy: 0.1, serverBusy: 0.1, shared: true, sidecarC: -1, sidecarS: -1})}),
+		Aggregate("gr", "", []Run{mkRun("gr", runSpec{clientMbps: 500, clientCores: 0.1, clientBusy: 0.1, serverBusy: 0.1, shared: true, sidecarC: -1, sidecarS: -1})}),
 	}
 	require.NoError(t, ApplyBaseline(rows, "plain"))
 	assert.InDelta(t, 1.0, rows[0].VsBaseline.BandwidthRatio.Median, 1e-9)

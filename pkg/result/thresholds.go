@@ -210,6 +210,8 @@ const (
 	FigCostRatio           = "cost_ratio"
 	FigSetupSeconds        = "setup_seconds"
 	FigRetransmits         = "retransmits"
+	// FigFailedRuns counts repeats that produced no usable records (gated at 0, always).
+	FigFailedRuns = "failed_runs"
 )
 
 var figureLabels = map[string]string{
@@ -223,6 +225,7 @@ var figureLabels = map[string]string{
 	FigCostRatio:           "total cores/Gbps ratio to baseline",
 	FigSetupSeconds:        "set-up seconds",
 	FigRetransmits:         "retransmits",
+	FigFailedRuns:          "failed repeats",
 }
 
 // FigureLabel returns the human name of a figure key (the key itself when unknown).
@@ -372,21 +375,23 @@ const MinRepeatsForRange = 3
 // Gate checks every active bound of b against row and returns one GateResult per bound, in a
 // fixed order.
 //
-// Noise rule ("a gate fails only on a difference larger than the noise"): the spread of the
-// repeats is the noise estimate. With n >= 3 repeats a floor fails only when every repeat is
-// below it (the median AND the max are below: the whole observed range lies on the wrong
-// side), and a ceiling fails only when every repeat is above it (median and min above). When
-// the median is beyond the bound but the range still reaches it, the result is "warn": the
-// difference is within what the repeats scatter over. With n < 3 there is no usable range and
-// the median decides alone (n = 1: the value; n = 2: the mean of the two). A figure that was
-// not measured (n = 0) fails, except a sidecar ceiling in a row without sidecar, which is
-// skipped; a ratio bound fails when the row was not compared with a baseline.
+// Noise rule ("a gate fails only on a difference larger than the noise"): with n >= 3 repeats
+// the noise is the narrower half of the repeats' spread, min(median-min, max-median) — what
+// the repeats scatter over on their quieter side, so one outlier cannot widen it. A bound fails
+// when the median is beyond it by more than that noise; a median beyond the bound by less is
+// "warn". Every repeat beyond the bound always fails (the distance then exceeds the noise), and
+// so does a majority beyond it with the others close together: [0.1, 0.1, 0.6] against a floor
+// of 0.5 fails, [0.45, 0.48, 0.52] warns. With n < 3 there is no usable spread and the median
+// decides alone (n = 1: the value; n = 2: the mean of the two). A figure that was not measured
+// (n = 0) fails, except a sidecar ceiling in a row without sidecar, which is skipped; a ratio
+// bound fails when the row was not compared with a baseline; a row whose repeats failed (Row.
+// Dropped > 0) fails a "runs" gate of its own, whatever the thresholds say.
 //
-// Why this rule: for a scenario whose true value sits exactly at the bound, each repeat falls on
-// either side with probability 1/2, so 3 repeats all on the wrong side happen 1 time in 8 —
-// and 1 in 32 with 5 repeats — while a real regression larger than the scatter moves every
-// repeat across and fails every time. Ratios to the baseline are computed per alternating pair,
-// so machine-wide drift is cancelled before the rule is applied.
+// Why this rule: a scenario whose true value sits at the bound has its median on the wrong side
+// half the time, but then by about as much as the repeats scatter, which warns; a real
+// regression larger than the scatter moves the median across by more, and fails every time.
+// Ratios to the baseline are computed per alternating pair, so machine-wide drift is cancelled
+// before the rule is applied.
 func Gate(row Row, b Bounds) []GateResult {
 	var out []GateResult
 	add := func(fig, bound string, l Limit, st *Stat, missing string) {
@@ -428,6 +433,11 @@ func Gate(row Row, b Bounds) []GateResult {
 	add(FigCostRatio, BoundMax, b.MaxCostRatio, cost, noBase)
 	add(FigSetupSeconds, BoundMax, b.MaxSetupSeconds, &row.SetupSeconds, "")
 	add(FigRetransmits, BoundMax, b.MaxRetransmits, &row.Retransmits, "")
+	if row.Dropped > 0 { // a repeat that failed is a failed measurement, whatever the bounds
+		d := float64(row.Dropped)
+		out = append(out, GateResult{Scenario: row.Scenario, Figure: FigFailedRuns, Bound: BoundMax,
+			Measured: Stat{N: 1, Median: d, Min: d, Max: d, Mean: d}, Status: GateFail})
+	}
 	return out
 }
 
@@ -448,16 +458,12 @@ func judge(st Stat, bound string, t float64) (status, reason string) {
 	if st.N < MinRepeatsForRange {
 		return GateFail, ""
 	}
-	if bound == BoundMax {
-		if beyond(st.Min) {
-			return GateFail, ""
-		}
-		return GateWarn, fmt.Sprintf("min %s is not", Num(st.Min))
-	}
-	if beyond(st.Max) {
+	dist := math.Abs(st.Median - t)
+	noise := math.Min(st.Median-st.Min, st.Max-st.Median)
+	if dist > noise {
 		return GateFail, ""
 	}
-	return GateWarn, fmt.Sprintf("max %s is not", Num(st.Max))
+	return GateWarn, fmt.Sprintf("only by %s, less than the repeats' spread on their quieter side (%s)", Num(dist), Num(noise))
 }
 
 // Check returns the violations of b by row (the failed gates of Gate).

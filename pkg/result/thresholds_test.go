@@ -126,6 +126,9 @@ func TestJudgeNoiseRule(t *testing.T) {
 		{"ceiling n=3 all above", st(3, 3.2, 3.1, 3.5), BoundMax, 3, GateFail},
 		{"ceiling n=1 above", st(1, 3.2, 3.2, 3.2), BoundMax, 3, GateFail},
 		{"ceiling n=5 all above", st(5, 4, 3.01, 9), BoundMax, 3, GateFail},
+		{"floor n=3 one outlier cannot rescue a regression", st(3, 0.1, 0.1, 0.6), BoundMin, 0.5, GateFail},
+		{"ceiling n=3 one outlier cannot rescue a regression", st(3, 3.5, 1.0, 3.5), BoundMax, 3, GateFail},
+		{"floor n=3 median just below, repeats scattered around", st(3, 0.48, 0.45, 0.52), BoundMin, 0.5, GateWarn},
 		{"not measured", Stat{}, BoundMin, 0.5, GateFail},
 	}
 	for _, tt := range tests {
@@ -206,7 +209,7 @@ func TestGateSidecarAndBaseline(t *testing.T) {
 	gs = Gate(rowWith("x", nil), Bounds{MinBandwidthRatio: Val(0.42)})
 	require.Len(t, gs, 1)
 	assert.Equal(t, GateWarn, gs[0].Status)
-	assert.Equal(t, "WARN x: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.42, but max 0.44 is not: within the noise", gs[0].String())
+	assert.Equal(t, "WARN x: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.42, but only by 0.01, less than the repeats' spread on their quieter side (0.02): within the noise", gs[0].String())
 
 	// Inactive limits produce nothing.
 	assert.Empty(t, Gate(rowWith("x", nil), Bounds{MaxCostRatio: Limit{Set: true, Off: true}}))
@@ -243,4 +246,16 @@ func TestGateInvalidThresholdBuiltInCode(t *testing.T) {
 	var buf bytes.Buffer
 	s := Summary{Gates: gs}
 	require.NoError(t, s.Write(&buf))
+}
+
+func TestFailedRepeatsFailTheGate(t *testing.T) {
+	ok := mkRun("gr", runSpec{repeat: 0, clientMbps: 1000, clientCores: 0.1, sidecarC: -1, sidecarS: -1})
+	bad := mkRun("gr", runSpec{repeat: 1, clientMbps: 1000, clientCores: 0.1, sidecarC: -1, sidecarS: -1})
+	bad.Client.Error = "connect refused"
+	row := Aggregate("gr", "", []Run{ok, bad})
+	require.Equal(t, 1, row.Dropped)
+	vs := Check(row, Bounds{MinClientMbps: Val(10)})
+	require.Len(t, vs, 1, "the client Mbps floor passes; the failed repeat does not")
+	assert.Equal(t, FigFailedRuns, vs[0].Figure)
+	assert.Contains(t, vs[0].String(), "failed repeats")
 }

@@ -124,6 +124,9 @@ func NewRecord(r *Result, m *Meter) *result.Record {
 			for _, name := range u.Missing {
 				rec.Notes = append(rec.Notes, fmt.Sprintf("watched process %q could not be sampled at both window edges", name))
 			}
+			for _, part := range u.Unmeasured {
+				rec.Notes = append(rec.Notes, fmt.Sprintf("%s counters could not be read at both window edges: their figures are 0, not measured", part))
+			}
 		} else {
 			rec.Notes = append(rec.Notes, "no CPU or interface figures: the measurement window never opened")
 		}

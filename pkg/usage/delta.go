@@ -64,7 +64,8 @@ func CgroupCPU(a, b, seconds float64) result.CPU {
 }
 
 // NodeCPU returns the machine's CPU use between readings a and b, seconds apart. BusyCores is
-// all time neither idle nor iowait (user, nice, system, irq, softirq, steal) per second;
+// the time this machine's own work used (user, nice, system, irq, softirq) per second: steal,
+// time the hypervisor gave to others, is reported apart (StealCores), not as busy;
 // UserCores includes nice; IdlePct is 100*(idle+iowait)/(all time). CoresPerGbps is left 0.
 // Counters that went backwards count as 0; seconds <= 0 gives zeros (NumCPU is still set).
 func NodeCPU(a, b NodeTimes, seconds float64) result.Node {
@@ -79,8 +80,8 @@ func NodeCPU(a, b NodeTimes, seconds float64) result.Node {
 	steal := dsec(a.Steal, b.Steal)
 	idle := dsec(a.Idle, b.Idle)
 	iowait := dsec(a.IOWait, b.IOWait)
-	busy := user + sys + irq + softirq + steal
-	total := busy + idle + iowait
+	busy := user + sys + irq + softirq
+	total := busy + steal + idle + iowait
 
 	n.BusyCores = rate(busy, seconds)
 	n.UserCores = rate(user, seconds)

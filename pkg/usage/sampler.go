@@ -32,6 +32,9 @@ type Snapshot struct {
 	Missing []string
 	// WatchErr joins the errors behind Missing; nil when nothing is missing.
 	WatchErr error
+	// Unread names the parts of this reading that failed ("process", "node", "interfaces",
+	// "tcp"): their fields are zero and mean nothing.
+	Unread []string
 }
 
 // Sampler reads a process's CPU, the node's CPU, the process's network namespace counters
@@ -92,15 +95,19 @@ func (s *Sampler) Take() (Snapshot, error) {
 	var errs []error
 	if snap.Proc, err = f.ReadProc(s.PID); err != nil {
 		errs = append(errs, err)
+		snap.Unread = append(snap.Unread, PartProcess)
 	}
 	if snap.Node, err = f.ReadNode(); err != nil {
 		errs = append(errs, err)
+		snap.Unread = append(snap.Unread, PartNode)
 	}
 	if snap.Net, err = f.ReadNetDev(s.PID); err != nil {
 		errs = append(errs, err)
+		snap.Unread = append(snap.Unread, PartInterfaces)
 	}
 	if snap.TCP, err = f.ReadTCP(s.PID); err != nil {
 		errs = append(errs, err)
+		snap.Unread = append(snap.Unread, PartTCP)
 	}
 
 	var watchErrs []error
@@ -133,6 +140,14 @@ func (s *Sampler) Take() (Snapshot, error) {
 	return snap, errors.Join(errs...)
 }
 
+// The parts of a Snapshot that can fail to be read (Snapshot.Unread, Usage.Unmeasured).
+const (
+	PartProcess    = "process"
+	PartNode       = "node"
+	PartInterfaces = "interfaces"
+	PartTCP        = "tcp"
+)
+
 // Usage is what happened between two Snapshots.
 type Usage struct {
 	// Seconds is the time between the snapshots (0 when b is not after a).
@@ -152,18 +167,34 @@ type Usage struct {
 	// Missing lists, sorted, the watched names missing at either edge, or whose pid was reused
 	// by another process in between.
 	Missing []string
+	// Unmeasured lists the parts (Part*) not read at both edges: their figures are left zero
+	// rather than computed against a zero reading (which would count everything since boot).
+	Unmeasured []string
 }
 
 // Diff returns the usage between snapshots a and b (b taken after a). It never returns
 // negative, NaN or infinite numbers: see ProcCPU, NodeCPU, IfaceDelta, TCPDelta.
 func Diff(a, b Snapshot) Usage {
 	sec := max(b.At.Sub(a.At).Seconds(), 0)
-	u := Usage{
-		Seconds: sec,
-		CPU:     ProcCPU(a.Proc, b.Proc, sec),
-		Node:    NodeCPU(a.Node, b.Node, sec),
-		Iface:   IfaceDelta(a.Net, b.Net, sec),
-		TCP:     TCPDelta(a.TCP, b.TCP),
+	u := Usage{Seconds: sec}
+	read := func(part string) bool {
+		if slices.Contains(a.Unread, part) || slices.Contains(b.Unread, part) {
+			u.Unmeasured = append(u.Unmeasured, part)
+			return false
+		}
+		return true
+	}
+	if read(PartProcess) {
+		u.CPU = ProcCPU(a.Proc, b.Proc, sec)
+	}
+	if read(PartNode) {
+		u.Node = NodeCPU(a.Node, b.Node, sec)
+	}
+	if read(PartInterfaces) {
+		u.Iface = IfaceDelta(a.Net, b.Net, sec)
+	}
+	if read(PartTCP) {
+		u.TCP = TCPDelta(a.TCP, b.TCP)
 	}
 	missing := map[string]bool{}
 	for _, n := range a.Missing {
