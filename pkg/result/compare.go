@@ -25,7 +25,10 @@ type Delta struct {
 
 // Significant reports whether the change is larger than the noise: both sides measured and
 // their ranges disjoint.
-func (d Delta) Significant() bool { return d.Only == "" && d.Old.N > 0 && d.New.N > 0 && !d.Overlap }
+// With fewer than MinRepeatsForRange repeats on either side there is no range to judge by.
+func (d Delta) Significant() bool {
+	return d.Only == "" && d.Old.N >= MinRepeatsForRange && d.New.N >= MinRepeatsForRange && !d.Overlap
+}
 
 // compareFigures are the figures Compare reports, in order.
 var compareFigures = []struct {
@@ -168,6 +171,8 @@ func WriteDeltas(w io.Writer, deltas []Delta) error {
 		switch {
 		case d.Only != "":
 			verdict = "only in " + d.Only
+		case d.Old.N < MinRepeatsForRange || d.New.N < MinRepeatsForRange:
+			verdict = fmt.Sprintf("? (n=%d/%d: too few repeats to tell from noise)", d.Old.N, d.New.N)
 		case d.Overlap:
 			verdict = "noise"
 		default:

@@ -147,7 +147,33 @@ func ParseThresholds(data []byte) (*Thresholds, error) {
 			return nil, errors.New("parse thresholds: empty scenario name")
 		}
 	}
+	// yaml.v3 does not call UnmarshalYAML for an empty value: `min_client_mbps:` would switch
+	// the gate off silently, so reject it here
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		if err := noEmptyValues(&root); err != nil {
+			return nil, fmt.Errorf("parse thresholds: %w", err)
+		}
+	}
 	return &t, nil
+}
+
+// noEmptyValues reports the first mapping key whose value is empty (null).
+func noEmptyValues(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				return fmt.Errorf("line %d: %s has no value (a number, or off)", k.Line, k.Value)
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := noEmptyValues(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // For returns the bounds of scenario: the defaults with that scenario's overrides applied.

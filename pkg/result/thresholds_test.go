@@ -41,6 +41,8 @@ func TestParseThresholds(t *testing.T) {
 		{"ok", "defaults:\n  min_client_mbps: 100\n", ""},
 		{"off", "defaults:\n  max_cost_ratio: 3\nscenarios:\n  a:\n    max_cost_ratio: off\n", ""},
 		{"unknown top key", "default:\n  min_client_mbps: 100\n", "field default not found"},
+		{"empty value", "defaults:\n  min_client_mbps:\n", "min_client_mbps has no value"},
+		{"null value in a scenario", "scenarios:\n  gr:\n    max_cost_ratio: ~\n", "max_cost_ratio has no value"},
 		{"unknown bound key", "defaults:\n  min_client_mpbs: 100\n", "min_client_mpbs"},
 		{"unknown core key", "defaults:\n  max_cores_per_gbps: {envoy: 1}\n", "envoy"},
 		{"unknown key in scenario", "scenarios:\n  gr:\n    max_bogus: 1\n", "max_bogus"},
