@@ -74,9 +74,11 @@ func TestMain(m *testing.M) {
 		var archive string
 		testenv.Setup(
 			func(ctx context.Context, c *envconf.Config) (context.Context, error) {
-				hostBefore = nskube.TakeHostSnapshot()
-				t0 := time.Now()
 				var err error
+				if hostBefore, err = nskube.TakeHostSnapshot(); err != nil {
+					return ctx, err
+				}
+				t0 := time.Now()
 				archive, err = buildTCPLoadImage(ctx, *imageFlag)
 				fmt.Printf("smoke: tcpload image %s built in %.1fs\n", archive, time.Since(t0).Seconds())
 				return ctx, err
@@ -157,7 +159,11 @@ func timed(what string, f env.Func) env.Func {
 func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, error) {
 	var problems []string
 	problems = append(problems, nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)...)
-	problems = append(problems, hostBefore.Diff(nskube.TakeHostSnapshot(), nskube.OthersNetns)...)
+	if hostAfter, err := nskube.TakeHostSnapshot(); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		problems = append(problems, hostBefore.Diff(hostAfter, nskube.OthersNetns)...)
+	}
 	if len(problems) > 0 {
 		finishErr = fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))
 		return ctx, fmt.Errorf("smoke: after Destroy the host is not as before:\n  %s", strings.Join(problems, "\n  "))

@@ -80,6 +80,9 @@ func waitPod(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, ns, na
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	if p == nil {
+		t.Fatalf("pod %s not %s after %s: never read", name, what, d)
+	}
 	t.Fatalf("pod %s not %s after %s: %+v", name, what, d, p.Status)
 	return nil
 }
@@ -180,6 +183,9 @@ func checkTransfer(t *testing.T, what string, server, client result.Record) {
 	}
 	if client.Mbps <= 0 || server.Mbps <= 0 || client.Bytes == 0 {
 		t.Errorf("%s: no throughput: client %.1f Mbps, server %.1f Mbps", what, client.Mbps, server.Mbps)
+	}
+	if client.CPU.Cores <= 0 || server.CPU.Cores <= 0 {
+		t.Errorf("%s: per-process CPU not measured: client %.3f cores, server %.3f cores", what, client.CPU.Cores, server.CPU.Cores)
 	}
 	if client.TotalBytes == 0 || client.TotalBytes != server.TotalBytes {
 		t.Errorf("%s: bytes not conserved: server wrote %d, client read %d", what, server.TotalBytes, client.TotalBytes)
@@ -282,7 +288,8 @@ func TestDaemonSetNodeCPU(t *testing.T) {
 							TerminationGracePeriodSeconds: ptr(int64(1)),
 							Containers: []corev1.Container{{
 								Name: "sample", Image: *imageFlag, ImagePullPolicy: corev1.PullIfNotPresent,
-								// One window, then idle: the record stays in the running container's log.
+								// One window, then exit 0: a DaemonSet restarts it, so the record is read from the
+								// terminated container's log (or the previous one's, after a restart).
 								Command: []string{"/usr/local/bin/tcpload"},
 								Args:    []string{"sample", "--duration", "2s", "--json", "-", "--label", "daemonset"},
 							}},

@@ -150,12 +150,28 @@ func WriteArchive(s Spec, file string) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	tmp := file + ".tmp"
-	if err := tarball.WriteToFile(tmp, ref, img); err != nil {
-		os.Remove(tmp)
+	// A unique temporary name in the same directory, then a rename: concurrent writers of the same
+	// archive never write into one file, and a reader never sees a half-written one.
+	f, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, file)
+	tmp := f.Name()
+	err = tarball.Write(ref, img, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write image archive %s: %w", file, err)
+	}
+	return nil
 }
 
 // Push builds s and pushes it to ref (a registry reference such as registry.example:5000/tcpload:v1),
@@ -171,7 +187,7 @@ func Push(ctx context.Context, s Spec, ref string, insecure bool) error {
 	}
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("push: image reference %q: %w", ref, err)
 	}
 	return remote.Write(r, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 }

@@ -2,9 +2,11 @@ package image
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // pauseSource is the sandbox ("pause") program: it holds the pod's namespaces, reaps orphans and
@@ -35,9 +37,10 @@ func main() {
 `
 
 // PauseArchive returns the path of a docker tarball of the pause image tagged ref, building the
-// pause binary and the archive into cacheDir if they are not there yet.
+// pause binary and the archive into cacheDir if they are not there yet. The cached archive is
+// keyed by ref (an archive is tagged with one reference).
 func PauseArchive(ctx context.Context, cacheDir, ref string) (string, error) {
-	archive := filepath.Join(cacheDir, "pause-image.tar")
+	archive := filepath.Join(cacheDir, PauseArchiveName(ref))
 	if _, err := os.Stat(archive); err == nil {
 		return archive, nil
 	}
@@ -61,4 +64,20 @@ func PauseArchive(ctx context.Context, cacheDir, ref string) (string, error) {
 	}
 	spec := Spec{Ref: ref, Files: map[string]string{"/pause": bin}, Entrypoint: []string{"/pause"}}
 	return archive, WriteArchive(spec, archive)
+}
+
+// PauseArchiveName is the file name of the cached pause archive tagged ref: readable, and unique
+// per reference (a hash of it).
+func PauseArchiveName(ref string) string {
+	sum := sha256.Sum256([]byte(ref))
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, ref)
+	if len(safe) > 60 {
+		safe = safe[:60]
+	}
+	return fmt.Sprintf("pause-%s-%x.tar", safe, sum[:8])
 }

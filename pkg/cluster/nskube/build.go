@@ -159,7 +159,13 @@ func versionLDFlags(version string) string {
 func goBuild(ctx context.Context, out io.Writer, start time.Time, what, modDir, pkg, ldflags, dst string) error {
 	fmt.Fprintf(out, "nskube: [%s] building %s\n", elapsed(start), what)
 	t0 := time.Now()
-	tmp := dst + ".tmp"
+	// A private temporary directory beside dst: two builds of the same binary never write one file.
+	tmpDir, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, filepath.Base(dst))
 	args := []string{"build", "-mod=mod", "-trimpath", "-tags=selinux,notest,grpcnotrace", "-o", tmp}
 	if ldflags != "" {
 		args = append(args, "-ldflags="+ldflags)
@@ -178,10 +184,9 @@ func goBuild(ctx context.Context, out io.Writer, start time.Time, what, modDir, 
 			}
 		}
 	}()
-	err := goCmd(ctx, modDir, []string{"CGO_ENABLED=0"}, args...)
+	err = goCmd(ctx, modDir, []string{"CGO_ENABLED=0"}, args...)
 	close(done)
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("build %s: %w", pkg, err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {

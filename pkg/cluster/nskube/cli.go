@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pathcost/pathcost/pkg/image"
@@ -51,13 +53,28 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	ctx := context.Background()
+	if args[0] != "build" {
+		if err := ValidName(*name); err != nil {
+			fmt.Fprintln(stderr, "tcpload cluster "+args[0]+":", err)
+			return 2
+		}
+	}
+	// SIGINT/SIGTERM cancel ctx: an interrupted `up` tears down what it started (Up does, on any
+	// error), an interrupted build or load stops. During `down` they are held until it is done.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	interrupted := func(code int) int {
+		if ctx.Err() != nil {
+			return 130
+		}
+		return code
+	}
 	switch args[0] {
 	case "build":
 		dir, err := Build(ctx, BuildOptions{Version: *version, Out: stderr})
 		if err != nil {
 			fmt.Fprintln(stderr, "tcpload cluster build:", err)
-			return 1
+			return interrupted(1)
 		}
 		fmt.Fprintln(stdout, dir)
 		return 0
@@ -65,7 +82,7 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		st, err := Up(ctx, Options{Name: *name, Nodes: *nodes, CNI: *cni, Version: *version, StateRoot: *stateRoot, Out: stderr})
 		if err != nil {
 			fmt.Fprintln(stderr, "tcpload cluster up:", err)
-			return 1
+			return interrupted(1)
 		}
 		fmt.Fprintf(stderr, "cluster %s up in %.1fs: %d nodes (%s CNI)\n", st.Name, st.UpSeconds, len(st.Nodes), st.CNI)
 		fmt.Fprintf(stderr, "use it from the host:\n  export KUBECONFIG=%s\n  %s get nodes -o wide\n", st.Kubeconfig, filepath.Join(st.BinDir, "kubectl"))
@@ -74,7 +91,7 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, st.Kubeconfig)
 		return 0
 	case "down":
-		if err := Down(ctx, *stateRoot, *name, stderr); err != nil {
+		if err := Down(context.Background(), *stateRoot, *name, stderr); err != nil {
 			fmt.Fprintln(stderr, "tcpload cluster down:", err)
 			return 1
 		}
@@ -84,7 +101,7 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 	case "load":
 		if err := load(ctx, *stateRoot, *name, *binary, *ref, fs.Args(), stderr); err != nil {
 			fmt.Fprintln(stderr, "tcpload cluster load:", err)
-			return 1
+			return interrupted(1)
 		}
 		return 0
 	}

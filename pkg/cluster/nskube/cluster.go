@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,10 @@ type Options struct {
 	BinDir    string    // where the binaries are (default BinDir(Version), built there if missing)
 	Roles     []string  // value of the tcprole label per node (default client,server / client,forward,server)
 	Out       io.Writer // progress (default os.Stderr)
+
+	// beforeStart, if set, runs once the cluster's directory exists and before its first process
+	// starts (the provider starts its reaper there).
+	beforeStart func(*State) error
 }
 
 func (o *Options) defaults() {
@@ -102,6 +107,8 @@ type State struct {
 	Procs      []Proc      `json:"procs"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpSeconds  float64     `json:"up_seconds"`
+
+	root string // the state root Dir was made under (set by Up and Down): guards the removal of Dir
 }
 
 // NodeState is one node.
@@ -140,25 +147,74 @@ func (s *State) node(name string) *NodeState {
 	return nil
 }
 
+// writeJSON writes v to path atomically: a temporary file in the same directory, then a rename, so
+// a reader (tcpload cluster down, the reaper) never sees a half-written file.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o644)
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// MaxNameLen bounds a cluster name: node names (NAME-nodeN) must stay valid Kubernetes node and
+// host names, and cgroup and directory names stay short.
+const MaxNameLen = 40
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// ValidName checks a cluster name: it becomes a directory under the state root, cgroup names
+// (/NAME-vpc, /NAME-nodeN) and node names, so it must be a plain DNS label: lower-case letters,
+// digits and '-', not starting or ending with '-', at most MaxNameLen characters. "", ".." or
+// "a/b" would make the cluster's directory the state root itself or a path outside it.
+func ValidName(name string) error {
+	if len(name) > MaxNameLen || !nameRE.MatchString(name) {
+		return fmt.Errorf("nskube: invalid cluster name %q: want lower-case letters, digits and '-' (not first or last), at most %d characters", name, MaxNameLen)
+	}
+	return nil
 }
 
 // LoadState reads the state of cluster name under root ("" = StateRoot()).
 func LoadState(root, name string) (*State, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
 	if root == "" {
 		root = StateRoot()
 	}
-	b, err := os.ReadFile(filepath.Join(root, name, "cluster.json"))
+	file := filepath.Join(root, name, "cluster.json")
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, err // *PathError: names the file
 	}
 	var s State
-	return &s, json.Unmarshal(b, &s)
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if s.Name != name || filepath.Clean(s.Dir) != filepath.Join(root, name) {
+		return nil, fmt.Errorf("%s: state of cluster %q in %s, not of %q in %s", file, s.Name, s.Dir, name, filepath.Join(root, name))
+	}
+	s.root = root
+	return &s, nil
 }
 
 // Requirements lists what is missing on this machine to run a cluster (empty: nothing).
@@ -193,6 +249,9 @@ var AptPackages = []string{"containerd", "runc", "containernetworking-plugins", 
 func Up(ctx context.Context, o Options) (st *State, err error) {
 	o.defaults()
 	t0 := time.Now()
+	if err := ValidName(o.Name); err != nil {
+		return nil, err
+	}
 	if o.CNI != CNIBridge && o.CNI != CNIPTP {
 		return nil, fmt.Errorf("nskube: unknown CNI mode %q (bridge or ptp)", o.CNI)
 	}
@@ -220,16 +279,25 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	// Leftovers of a cluster of this name that died before saving its state.
 	_ = Down(ctx, o.StateRoot, o.Name, io.Discard)
 
-	st = &State{Name: o.Name, Dir: dir, Version: o.Version, CNI: o.CNI, BinDir: o.BinDir, CreatedAt: time.Now()}
+	st = &State{Name: o.Name, Dir: dir, Version: o.Version, CNI: o.CNI, BinDir: o.BinDir, CreatedAt: time.Now(), root: o.StateRoot}
 	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o755); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
+			// Also on cancellation (Ctrl-C of tcpload cluster up, a signal caught by the provider):
+			// the teardown gets a fresh context.
 			fmt.Fprintf(o.Out, "nskube: bring-up failed, tearing down: %v\n", err)
-			_ = DownState(context.Background(), st, o.Out)
+			if derr := DownState(context.Background(), st, o.Out); derr != nil {
+				fmt.Fprintf(o.Out, "nskube: teardown after failed bring-up: %v\n", derr)
+			}
 		}
 	}()
+	if o.beforeStart != nil {
+		if err := o.beforeStart(st); err != nil {
+			return st, err
+		}
+	}
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(o.Out, "nskube: [%5.1fs] %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, a...))
 	}
@@ -395,16 +463,38 @@ func (s *State) start(ctx context.Context, name, node, cg string, pre []string, 
 	if err := cmd.Start(); err != nil {
 		return Proc{}, fmt.Errorf("start %s: %w", name, err)
 	}
-	go cmd.Wait() // reap it if it dies while we live
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }() // reap it if it dies while we live
 	p := Proc{Name: name, Node: node, PID: cmd.Process.Pid, Cgroup: cg, Log: logPath}
-	s.Procs = append(s.Procs, p)
+	s.Procs = append(s.Procs, p) // recorded before the check: teardown finds it by PID either way
+	// Teardown finds processes through their cgroups: one that is not in its cgroup is invisible
+	// to it. The join script exits (status 125) when it joined no hierarchy; wait until the
+	// process is in cg, or fail.
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.owns(p) {
+		select {
+		case <-exited:
+			if code := cmd.ProcessState.ExitCode(); code == joinFailed {
+				return p, fmt.Errorf("%s could not join cgroup /%s in any hierarchy (see %s)", name, cg, logPath)
+			}
+			return p, fmt.Errorf("%s exited at once (%v; see %s)", name, cmd.ProcessState, logPath)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			return p, fmt.Errorf("%s (pid %d) not in cgroup /%s after 10s (see %s)", name, p.PID, cg, logPath)
+		}
+	}
 	return p, nil
 }
 
 // inNetStdin runs argv in the network namespace of pid with stdin (e.g. "ip -batch -").
 func (s *State) inNetStdin(ctx context.Context, pid int, stdin string, argv ...string) error {
 	full := append([]string{s.nsNet(pid), "--"}, argv...)
+	ctx, cancel := context.WithTimeout(ctx, nsenterTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", full...)
+	cmd.WaitDelay = time.Second
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -412,6 +502,9 @@ func (s *State) inNetStdin(ctx context.Context, pid int, stdin string, argv ...s
 	}
 	return nil
 }
+
+// nsenterTimeout bounds one configuration command run in a namespace (ip, sysctl writes).
+const nsenterTimeout = 30 * time.Second
 
 func vpcBatch() string {
 	return fmt.Sprintf("link set lo up\nlink add br0 type bridge\naddr add %s/%d dev br0\nlink set br0 up\n", vpcGateway, vpcPrefix)
@@ -635,6 +728,7 @@ func (s *State) waitAPI(ctx context.Context, d time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer c.CloseIdleConnections()
 	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", s.APIPort)
 	deadline := time.Now().Add(d)
 	var last string

@@ -55,7 +55,7 @@ func TestProviderUpDown(t *testing.T) {
 	}{{CNIBridge, 2}, {CNIPTP, 3}} {
 		t.Run(tc.cni, func(t *testing.T) {
 			root := t.TempDir()
-			before := TakeHostSnapshot()
+			before := hostSnapshot(t)
 			p := NewProvider(WithNodes(tc.nodes), WithCNI(tc.cni), WithStateRoot(root))
 			p.SetDefaults().WithName("nsktest")
 			ctx := context.Background()
@@ -88,7 +88,7 @@ func TestProviderUpDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkGone(t, root, "nsktest", time.Second)
-			if d := before.Diff(TakeHostSnapshot(), OthersNetns); len(d) > 0 {
+			if d := before.Diff(hostSnapshot(t), OthersNetns); len(d) > 0 {
 				t.Errorf("host changed: %s", strings.Join(d, "\n"))
 			}
 		})
@@ -109,6 +109,7 @@ func TestFailedUpTearsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
+	before := hostSnapshot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, err := Up(ctx, Options{Name: "nskfail", BinDir: bin, StateRoot: root, Out: testWriter{t}})
@@ -117,7 +118,23 @@ func TestFailedUpTearsDown(t *testing.T) {
 		t.Fatal("Up with a broken kubelet succeeded")
 	}
 	t.Logf("Up failed as expected: %v", err)
+	// The error names what failed: the kubelet, and its log.
+	if !strings.Contains(err.Error(), "kubelet") || !strings.Contains(err.Error(), "kubelet.log") {
+		t.Errorf("error does not name the failed kubelet and its log: %v", err)
+	}
 	checkGone(t, root, "nskfail", time.Second)
+	if d := before.Diff(hostSnapshot(t), OthersNetns); len(d) > 0 {
+		t.Errorf("host changed by the failed bring-up:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func hostSnapshot(t *testing.T) HostSnapshot {
+	t.Helper()
+	s, err := TakeHostSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestReaper: a process that creates a cluster and dies without Destroy (here os.Exit, as after a

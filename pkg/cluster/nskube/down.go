@@ -1,7 +1,6 @@
 package nskube
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,12 +17,15 @@ import (
 // process left in its cgroups, then the cgroups and its directory. It works from the saved state
 // and, if that is missing, from the cgroup names alone. Nothing else on the host is touched.
 func Down(ctx context.Context, root, name string, out io.Writer) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
 	if root == "" {
 		root = StateRoot()
 	}
 	st, err := LoadState(root, name)
 	if err != nil {
-		st = &State{Name: name, Dir: filepath.Join(root, name)}
+		st = &State{Name: name, Dir: filepath.Join(root, name), root: root}
 		// Find nodes from the cgroups a crashed bring-up may have left.
 		for _, h := range cgroupHierarchies() {
 			ms, _ := filepath.Glob(filepath.Join(h, name+"-node*"))
@@ -41,6 +43,9 @@ func Down(ctx context.Context, root, name string, out io.Writer) error {
 func DownState(ctx context.Context, st *State, out io.Writer) error {
 	if out == nil {
 		out = io.Discard
+	}
+	if err := ValidName(st.Name); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	var errs []error
@@ -72,11 +77,13 @@ func DownState(ctx context.Context, st *State, out io.Writer) error {
 	if err := removeCgroup(st.vpcCgroup()); err != nil {
 		errs = append(errs, fmt.Errorf("cgroup %s: %w", st.vpcCgroup(), err))
 	}
-	// 5. the cluster's directory.
-	if st.Dir != "" && strings.HasPrefix(filepath.Base(st.Dir), st.Name) {
-		if err := os.RemoveAll(st.Dir); err != nil {
+	// 5. the cluster's directory: only ROOT/NAME itself, never the root or a path outside it.
+	if dir, ok := st.ownDir(); ok {
+		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 		}
+	} else if st.Dir != "" {
+		errs = append(errs, fmt.Errorf("not removing %s: not the directory of cluster %s under %s", st.Dir, st.Name, st.root))
 	}
 	fmt.Fprintf(out, "nskube: cluster %s torn down in %.1fs\n", st.Name, time.Since(t0).Seconds())
 	if left := st.Leftovers(); len(left) > 0 {
@@ -106,13 +113,35 @@ func (s *State) stopProcs(sel func(Proc) bool, d time.Duration) {
 	}
 }
 
-// owns says whether p.PID is still the process the provider started: in its cgroup.
+// ownDir returns the cluster's directory if it is exactly ROOT/NAME for a valid name (root: the
+// state root it was made or loaded under; without one, the parent of Dir).
+func (s *State) ownDir() (string, bool) {
+	if s.Dir == "" || ValidName(s.Name) != nil {
+		return "", false
+	}
+	root := s.root
+	if root == "" {
+		root = filepath.Dir(filepath.Clean(s.Dir))
+	}
+	want := filepath.Join(root, s.Name)
+	return want, filepath.Clean(s.Dir) == want
+}
+
+// owns says whether p.PID is still the process the provider started: in its cgroup (or below it)
+// in some hierarchy.
 func (s *State) owns(p Proc) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/cgroup")
 	if err != nil {
 		return false
 	}
-	return bytes.Contains(b, []byte(":/"+p.Cgroup))
+	want := "/" + p.Cgroup
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) == 3 && (f[2] == want || strings.HasPrefix(f[2], want+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 // Leftovers lists whatever of the cluster still exists on the host: processes in its cgroups or
@@ -166,7 +195,7 @@ func procsMentioning(s string) []int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && bytes.Contains(b, []byte(s)) && !isZombie(pid) {
+		if err == nil && mentionsPath(string(b), s) && !isZombie(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -180,21 +209,49 @@ func mountsMentioning(s string) []string {
 	}
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, s) {
+		if mentionsPath(l, s) {
 			out = append(out, l)
 		}
 	}
 	return out
 }
 
+// mentionsPath says whether text names dir or a path below it: dir must be a whole path, not a
+// piece of a longer one (/tmp/x/a does not mention /tmp/x/ab nor /y/tmp/x/a).
+func mentionsPath(text, dir string) bool {
+	dir = filepath.Clean(dir)
+	if dir == "" || dir == "/" || dir == "." {
+		return false
+	}
+	nameChar := func(c byte) bool {
+		return c != '/' && c != 0 && c != ' ' && c != '\t' && c != '\n' && c != '=' && c != ':' && c != ',' && c != '"' && c != '\''
+	}
+	for i := 0; ; {
+		j := strings.Index(text[i:], dir)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(dir)
+		before := start == 0 || (!nameChar(text[start-1]) && text[start-1] != '/')
+		after := end == len(text) || !nameChar(text[end])
+		if before && after {
+			return true
+		}
+		i = start + 1
+	}
+}
+
 // Leftovers is State.Leftovers for a cluster known only by name.
 func Leftovers(root, name string) []string {
+	if err := ValidName(name); err != nil {
+		return []string{err.Error()}
+	}
 	if root == "" {
 		root = StateRoot()
 	}
 	st, err := LoadState(root, name)
 	if err != nil {
-		st = &State{Name: name, Dir: filepath.Join(root, name)}
+		st = &State{Name: name, Dir: filepath.Join(root, name), root: root}
 	}
 	return st.Leftovers()
 }

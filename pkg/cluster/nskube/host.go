@@ -1,6 +1,7 @@
 package nskube
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,13 +15,18 @@ import (
 // kubelet and kube-proxy like to write, and the top-level cgroups. Compare two with Diff.
 type HostSnapshot map[string]string
 
-// TakeHostSnapshot reads the host's state (read-only).
-func TakeHostSnapshot() HostSnapshot {
+// TakeHostSnapshot reads the host's state (read-only). It fails if a part cannot be read: a
+// snapshot with a hole would hide a change.
+func TakeHostSnapshot() (HostSnapshot, error) {
 	s := HostSnapshot{}
+	var errs []error
 	run := func(key string, name string, args ...string) {
-		out, err := exec.Command(name, args...).Output()
+		cmd := exec.Command(name, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			s[key] = "error: " + err.Error()
+			errs = append(errs, fmt.Errorf("host snapshot: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String())))
 			return
 		}
 		var keep []string
@@ -41,7 +47,9 @@ func TakeHostSnapshot() HostSnapshot {
 	run("links", "ip", "-o", "link", "show")
 	run("routes", "ip", "route", "show", "table", "all")
 	run("netns", "ip", "netns", "list")
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+		errs = append(errs, fmt.Errorf("host snapshot: %w", err))
+	} else {
 		var mps []string
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(l); len(f) > 4 {
@@ -54,11 +62,17 @@ func TakeHostSnapshot() HostSnapshot {
 	keys := append(sortedKeys(kubeletSysctls), "net/ipv4/ip_forward", "net/netfilter/nf_conntrack_max",
 		"net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables")
 	for _, k := range keys {
-		b, _ := os.ReadFile("/proc/sys/" + k)
+		b, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil && !os.IsNotExist(err) { // absent (module not loaded) is a state, recorded as ""
+			errs = append(errs, fmt.Errorf("host snapshot: %w", err))
+		}
 		s["sysctl "+k] = strings.TrimSpace(string(b))
 	}
 	for _, h := range cgroupHierarchies() {
-		ents, _ := os.ReadDir(h)
+		ents, err := os.ReadDir(h)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("host snapshot: %w", err))
+		}
 		var names []string
 		for _, e := range ents {
 			if e.IsDir() {
@@ -67,7 +81,7 @@ func TakeHostSnapshot() HostSnapshot {
 		}
 		s["cgroups "+filepath.Base(h)] = strings.Join(names, " ")
 	}
-	return s
+	return s, errors.Join(errs...)
 }
 
 // Diff lists what differs between two snapshots, line by line ("key: + line" for a line that

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -88,21 +89,72 @@ func (p *Provider) Options() Options { return p.opts }
 // State returns the running cluster's state (nil before Create).
 func (p *Provider) State() *State { return p.state }
 
-// Create builds what is missing, brings the cluster up and returns its kubeconfig path. A reaper
-// process watches this one: if it dies without Destroy (panic, os.Exit, SIGKILL, Ctrl-C), the
-// reaper tears the cluster down. SIGINT/SIGTERM are also caught and lead to Destroy.
+// Create builds what is missing, brings the cluster up and returns its kubeconfig path. Before the
+// first process of the cluster starts, a reaper process starts watching this one: if it dies
+// without Destroy (panic, os.Exit, SIGKILL), the reaper tears the cluster down. SIGINT/SIGTERM are
+// caught from the start: during the bring-up they stop it (Up tears down what it made), later
+// they lead to Destroy; then the process exits with status 130.
 func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 	p.opts.defaults()
-	st, err := Up(ctx, p.opts)
+	if err := ValidName(p.opts.Name); err != nil {
+		return "", err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	upCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	upDone := make(chan struct{})
+	caught := make(chan os.Signal, 1)
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(p.opts.Out, "nskube: %v during the bring-up of cluster %s: stopping it, tearing down\n", s, p.opts.Name)
+			cancel()
+			caught <- s
+		case <-upDone:
+			caught <- nil // a later signal stays in sigs for catchSignals
+		}
+	}()
+	o := p.opts
+	o.beforeStart = func(st *State) error {
+		if err := p.startReaper(st.Dir); err != nil {
+			fmt.Fprintf(p.opts.Out, "nskube: warning: no reaper: %v\n", err)
+		}
+		return nil
+	}
+	st, err := Up(upCtx, o)
+	close(upDone)
+	if s := <-caught; s != nil {
+		if err == nil { // the bring-up finished before it noticed
+			err = DownState(context.Background(), st, p.opts.Out)
+		}
+		p.stopReaperIfGone()
+		fmt.Fprintf(p.opts.Out, "nskube: %v: exiting\n", s)
+		os.Exit(130)
+	}
 	if err != nil {
+		p.stopReaperIfGone()
+		signal.Stop(sigs)
 		return "", err
 	}
 	p.state = st
-	if err := p.startReaper(); err != nil {
-		fmt.Fprintf(p.opts.Out, "nskube: warning: no reaper: %v\n", err)
-	}
-	p.catchSignals()
+	p.catchSignals(sigs)
 	return st.Kubeconfig, nil
+}
+
+// stopReaperIfGone stops the reaper if nothing of the cluster is left; otherwise it leaves it
+// running, to tear down the rest when this process exits.
+func (p *Provider) stopReaperIfGone() {
+	if p.reaper == nil {
+		return
+	}
+	if left := Leftovers(p.opts.StateRoot, p.opts.Name); len(left) > 0 {
+		fmt.Fprintf(p.opts.Out, "nskube: reaper (pid %d) left running, it retries the teardown when this process exits: %s\n", p.reaper.Pid, strings.Join(left, "; "))
+		return
+	}
+	_ = p.reaper.Kill()
+	_, _ = p.reaper.Wait()
+	p.reaper = nil
 }
 
 // CreateWithConfig is Create; the provider has no config file format (use Options).
@@ -137,24 +189,28 @@ func (p *Provider) ExportLogs(ctx context.Context, dest string) error {
 	return p.state.ExportLogs(dest)
 }
 
-// Destroy tears the cluster down and checks that nothing is left.
+// Destroy tears the cluster down and checks that nothing is left. SIGINT/SIGTERM stay caught while
+// it runs (a signal waits for it to finish); the reaper is stopped only after a complete teardown,
+// otherwise it stays to retry when this process exits.
 func (p *Provider) Destroy(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var err error
+	if p.state == nil {
+		err = Down(ctx, p.opts.StateRoot, p.opts.Name, p.opts.Out)
+	} else {
+		err = DownState(ctx, p.state, p.opts.Out)
+		p.state = nil
+	}
+	if err == nil {
+		p.stopReaperIfGone()
+	} else if p.reaper != nil {
+		fmt.Fprintf(p.opts.Out, "nskube: reaper (pid %d) left running, it retries the teardown when this process exits\n", p.reaper.Pid)
+	}
 	if p.stopSig != nil {
 		close(p.stopSig)
 		p.stopSig = nil
 	}
-	if p.reaper != nil {
-		_ = p.reaper.Kill()
-		_, _ = p.reaper.Wait()
-		p.reaper = nil
-	}
-	if p.state == nil {
-		return Down(ctx, p.opts.StateRoot, p.opts.Name, p.opts.Out)
-	}
-	err := DownState(ctx, p.state, p.opts.Out)
-	p.state = nil
 	return err
 }
 
@@ -234,11 +290,10 @@ func (s *State) ExportLogs(dest string) error {
 	return nil
 }
 
-func (p *Provider) catchSignals() {
+// catchSignals: a SIGINT/SIGTERM on ch (already registered) leads to Destroy and exit status 130.
+func (p *Provider) catchSignals(ch chan os.Signal) {
 	p.stopSig = make(chan struct{})
 	stop := p.stopSig
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		defer signal.Stop(ch)
 		select {
@@ -258,18 +313,21 @@ const (
 	reapEnvParent = "PATHCOST_NSKUBE_REAP_PARENT"
 )
 
-func (p *Provider) startReaper() error {
+func (p *Provider) startReaper(dir string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	logf, err := os.Create(filepath.Join(p.state.Dir, "logs", "reaper.log"))
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, "logs", "reaper.log"))
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), reapEnvDir+"="+p.state.Dir, reapEnvParent+"="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(os.Environ(), reapEnvDir+"="+dir, reapEnvParent+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -135,12 +135,21 @@ func pauseImage(ctx context.Context) (string, error) {
 // ImportArchive imports an image tarball into the containerd listening on socket (namespace k8s.io,
 // where the kubelet's CRI looks).
 func ImportArchive(ctx context.Context, socket, archive string) error {
+	ctx, cancel := context.WithTimeout(ctx, importTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "ctr", "--address", socket, "--namespace", "k8s.io", "images", "import", archive)
+	cmd.WaitDelay = time.Second
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", err, ctx.Err())
+		}
 		return fmt.Errorf("ctr images import %s: %w\n%s", archive, err, out)
 	}
 	return nil
 }
+
+// importTimeout bounds one `ctr images import` (a hung containerd must not hang the caller).
+const importTimeout = 3 * time.Minute
 
 // RESTConfig is the admin rest.Config of the cluster (through the loopback forwarder).
 func (s *State) RESTConfig() (*rest.Config, error) {
@@ -153,6 +162,7 @@ func (s *State) waitNodes(ctx context.Context, d time.Duration) error {
 	if err != nil {
 		return err
 	}
+	rc.Timeout = 10 * time.Second // per request: a stuck API server or forwarder must not hang the wait
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err

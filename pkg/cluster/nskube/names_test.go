@@ -1,0 +1,206 @@
+package nskube
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestValidName: a cluster name becomes a directory under the state root, cgroup and node names;
+// anything but a short DNS label is refused everywhere a name enters.
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"pathcost", true},
+		{"a", true},
+		{"0", true},
+		{"nsk-test-2", true},
+		{strings.Repeat("a", MaxNameLen), true},
+		{strings.Repeat("a", MaxNameLen+1), false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"../x", false},
+		{"../../sys/fs/cgroup", false},
+		{"a/b", false},
+		{"/abs", false},
+		{"-a", false},
+		{"a-", false},
+		{"A", false},
+		{"a_b", false},
+		{"a.b", false},
+		{"a b", false},
+		{"a\x00", false},
+	} {
+		err := ValidName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if tc.ok || tc.name == "" { // Up and Create default "" to "pathcost": they would start it
+			continue
+		}
+		// Every entry point refuses it before touching anything.
+		if _, err := Up(context.Background(), Options{Name: tc.name, Nodes: 2, StateRoot: t.TempDir(), Out: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "invalid cluster name") {
+			t.Errorf("Up(%q): %v", tc.name, err)
+		}
+		if err := Down(context.Background(), t.TempDir(), tc.name, nil); err == nil {
+			t.Errorf("Down(%q) accepted", tc.name)
+		}
+		if _, err := LoadState(t.TempDir(), tc.name); err == nil {
+			t.Errorf("LoadState(%q) accepted", tc.name)
+		}
+		p := NewProvider(WithStateRoot(t.TempDir()))
+		p.SetDefaults().WithName(tc.name)
+		if _, err := p.Create(context.Background()); err == nil || !strings.Contains(err.Error(), "invalid cluster name") {
+			t.Errorf("Create(%q): %v", tc.name, err)
+		}
+	}
+	// Down and LoadState do not default "": they refuse it.
+	if err := Down(context.Background(), t.TempDir(), "", nil); err == nil {
+		t.Error(`Down("") accepted`)
+	}
+	if _, err := LoadState(t.TempDir(), ""); err == nil {
+		t.Error(`LoadState("") accepted`)
+	}
+}
+
+// TestDownKeepsOtherClusters: `tcpload cluster down --name ""` (or "..", "../x") is refused and
+// removes nothing; a valid name removes only ROOT/NAME.
+func TestDownKeepsOtherClusters(t *testing.T) {
+	root := t.TempDir()
+	for _, n := range []string{"one", "two"} {
+		if err := os.MkdirAll(filepath.Join(root, n, "logs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{"", "..", "../x", "one/..", "."} {
+		var out, errOut bytes.Buffer
+		if code := CLI([]string{"down", "--state", root, "--name", bad}, &out, &errOut); code != 2 {
+			t.Errorf("down --name %q: exit %d (%s)", bad, code, errOut.String())
+		}
+	}
+	for _, n := range []string{"one", "two"} {
+		if _, err := os.Stat(filepath.Join(root, n)); err != nil {
+			t.Fatalf("cluster %s's directory removed: %v", n, err)
+		}
+	}
+	if err := Down(context.Background(), root, "one", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "one")); !os.IsNotExist(err) {
+		t.Errorf("one not removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "two")); err != nil {
+		t.Errorf("two removed: %v", err)
+	}
+}
+
+// TestDownStateRemovesOnlyItsDir: a state whose Dir is not ROOT/NAME (a tampered or foreign
+// cluster.json) does not make DownState remove that directory.
+func TestDownStateRemovesOnlyItsDir(t *testing.T) {
+	root := t.TempDir()
+	other := filepath.Join(root, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{root, other, filepath.Join(root, "sub", "nsk")} {
+		st := &State{Name: "nsk", Dir: dir, root: root}
+		if err := DownState(context.Background(), st, nil); err == nil || !strings.Contains(err.Error(), "not removing") {
+			t.Errorf("Dir %s: %v", dir, err)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("foreign directory removed: %v", err)
+	}
+	// A cluster.json whose dir points elsewhere is not loaded as that cluster's state.
+	if err := os.MkdirAll(filepath.Join(root, "nsk"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(filepath.Join(root, "nsk", "cluster.json"), &State{Name: "nsk", Dir: other}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadState(root, "nsk"); err == nil || !strings.Contains(err.Error(), "cluster.json") {
+		t.Errorf("LoadState of a foreign dir: %v", err)
+	}
+	if err := Down(context.Background(), root, "nsk", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("foreign directory removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "nsk")); !os.IsNotExist(err) {
+		t.Errorf("nsk not removed: %v", err)
+	}
+}
+
+func TestLoadStateErrorsNameFile(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "nsk"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(root, "nsk", "cluster.json")
+	if err := os.WriteFile(f, []byte("{half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadState(root, "nsk"); err == nil || !strings.Contains(err.Error(), f) {
+		t.Errorf("error does not name %s: %v", f, err)
+	}
+	// writeJSON replaces it atomically, leaving no temporary file.
+	st := &State{Name: "nsk", Dir: filepath.Join(root, "nsk")}
+	if err := writeJSON(f, st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadState(root, "nsk")
+	if err != nil || got.Name != "nsk" {
+		t.Fatalf("%v %v", got, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "nsk"))
+	if len(ents) != 1 {
+		t.Errorf("files: %v", ents)
+	}
+}
+
+func TestMentionsPath(t *testing.T) {
+	dir := "/tmp/pathcost-nskube/nsk"
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{dir, true},
+		{dir + "/", true},
+		{"--data-dir=" + dir + "/cp/etcd", true},
+		{"sh\x00" + dir + "/join.sh\x00x", true},
+		{"36 1 0:5 / " + dir + "/node1/ov rw - overlay", true},
+		{dir + "2/x", false},
+		{dir + "-old", false},
+		{"/other" + dir, false},
+		{"/tmp/pathcost-nskube/nsk2 /tmp/pathcost-nskube/nskx", false},
+		{"/tmp/pathcost-nskube/nsk2 " + dir, true},
+		{"", false},
+	} {
+		if got := mentionsPath(tc.text, dir); got != tc.want {
+			t.Errorf("mentionsPath(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestJoinScriptFailsWithoutCgroup(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "join.sh")
+	if err := os.WriteFile(js, []byte(joinScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := execCommand("sh", js, "no-such-cgroup-nskube-test", "true")
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != joinFailed || !strings.Contains(string(out), "could not join") {
+		t.Fatalf("join.sh into a missing cgroup: %v %s", err, out)
+	}
+}
+
+var execCommand = exec.Command
