@@ -107,6 +107,11 @@ type State struct {
 	Procs      []Proc      `json:"procs"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpSeconds  float64     `json:"up_seconds"`
+	// Owner is the process whose cluster this is (the provider's test process; none for
+	// `tcpload cluster up`, whose cluster outlives it), Reaper its reaper. When both are gone the
+	// next Up under the same state root tears the cluster down (sweepStale).
+	Owner  *ProcRef `json:"owner,omitempty"`
+	Reaper *ProcRef `json:"reaper,omitempty"`
 
 	root string // the state root Dir was made under (set by Up and Down): guards the removal of Dir
 }
@@ -272,6 +277,9 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 			return nil, err
 		}
 	}
+	// Clusters under this root whose owning process and reaper are both dead (SIGKILL of the
+	// process group, a reboot of nothing but a container...) are torn down first.
+	sweepStale(ctx, o.StateRoot, o.Out)
 	dir := filepath.Join(o.StateRoot, o.Name)
 	if _, err := os.Stat(filepath.Join(dir, "cluster.json")); err == nil {
 		return nil, fmt.Errorf("nskube: cluster %q already exists (%s); tear it down first (tcpload cluster down --name %s)", o.Name, dir, o.Name)
@@ -762,4 +770,70 @@ func (s *State) alive(name string) bool {
 		}
 	}
 	return false
+}
+
+// ProcRef identifies a process across PID reuse: its PID and its start time (clock ticks after
+// boot, field 22 of /proc/PID/stat).
+type ProcRef struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// procRef returns the ProcRef of a running process (nil if it is gone).
+func procRef(pid int) *ProcRef {
+	st, ok := procStart(pid)
+	if !ok {
+		return nil
+	}
+	return &ProcRef{PID: pid, Start: st}
+}
+
+func procStart(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(f[19], 10, 64)
+	return v, err == nil
+}
+
+// Alive says whether the process is still running (the same one, not a reuse of its PID).
+func (r *ProcRef) Alive() bool {
+	if r == nil {
+		return false
+	}
+	st, ok := procStart(r.PID)
+	return ok && st == r.Start
+}
+
+// sweepStale tears down every cluster under root that has an owner (made by the provider) when
+// its owner and its reaper are both gone. Clusters of `tcpload cluster up` have no owner and are
+// never swept.
+func sweepStale(ctx context.Context, root string, out io.Writer) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || ValidName(e.Name()) != nil {
+			continue
+		}
+		st, err := LoadState(root, e.Name())
+		if err != nil || st.Owner == nil || st.Owner.Alive() || st.Reaper.Alive() {
+			continue
+		}
+		fmt.Fprintf(out, "nskube: cluster %s: its process (pid %d) and reaper are gone; tearing it down\n", st.Name, st.Owner.PID)
+		if err := DownState(ctx, st, out); err != nil {
+			fmt.Fprintf(out, "nskube: stale cluster %s: %v\n", st.Name, err)
+		}
+	}
 }

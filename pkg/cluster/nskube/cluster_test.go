@@ -8,11 +8,14 @@
 package nskube
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,6 +163,62 @@ func TestReaper(t *testing.T) {
 		t.Logf("child output:\n%s", out)
 	}
 	checkGone(t, root, "nskreap", 60*time.Second)
+}
+
+// TestInterruptedUp: SIGINT during the bring-up (containerd runs on every node) of
+// `tcpload cluster up` and of Provider.Create tears the cluster down; the process exits 130.
+func TestInterruptedUp(t *testing.T) {
+	needCluster(t)
+	if mode := os.Getenv("NSKUBE_TEST_INT"); mode != "" {
+		root := os.Getenv("NSKUBE_TEST_ROOT")
+		if mode == "cli" {
+			os.Exit(CLI([]string{"up", "--state", root, "--name", "nskint"}, os.Stdout, os.Stderr))
+		}
+		p := NewProvider(WithStateRoot(root))
+		p.SetDefaults().WithName("nskint")
+		if _, err := p.Create(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "Create:", err)
+			os.Exit(1)
+		}
+		os.Exit(0) // not interrupted in time
+	}
+	for _, mode := range []string{"cli", "provider"} {
+		t.Run(mode, func(t *testing.T) {
+			root := t.TempDir()
+			before := hostSnapshot(t)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptedUp$")
+			cmd.Env = append(os.Environ(), "NSKUBE_TEST_INT="+mode, "NSKUBE_TEST_ROOT="+root)
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			sc := bufio.NewScanner(stderr)
+			sent := false
+			for sc.Scan() {
+				log.WriteString(sc.Text() + "\n")
+				if !sent && strings.Contains(sc.Text(), "containerd on every node") {
+					_ = cmd.Process.Signal(syscall.SIGINT)
+					sent = true
+				}
+			}
+			_ = cmd.Wait()
+			if !sent {
+				t.Fatalf("bring-up never reached the VPC:\n%s", log.String())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 130 {
+				t.Errorf("exit %d, want 130:\n%s", code, log.String())
+			}
+			checkGone(t, root, "nskint", 5*time.Second)
+			if d := before.Diff(hostSnapshot(t), OthersNetns); len(d) > 0 {
+				t.Errorf("host changed:\n%s", strings.Join(d, "\n"))
+			}
+			t.Logf("child:\n%s", log.String())
+		})
+	}
 }
 
 type testWriter struct{ t *testing.T }

@@ -3,6 +3,7 @@ package nskube
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,3 +205,79 @@ func TestJoinScriptFailsWithoutCgroup(t *testing.T) {
 }
 
 var execCommand = exec.Command
+
+// TestSweepStale: a cluster whose owning process and reaper are dead is torn down by the next
+// Up's sweep; one whose owner lives, or made by `tcpload cluster up` (no owner), is kept.
+func TestSweepStale(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dead := procRef(cmd.Process.Pid)
+	if dead == nil || !dead.Alive() {
+		t.Fatalf("procRef of a running process: %+v", dead)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if dead.Alive() {
+		t.Fatal("dead process reported alive")
+	}
+	if (&ProcRef{PID: os.Getpid(), Start: 1}).Alive() {
+		t.Fatal("a reused PID (other start time) reported alive")
+	}
+	root := t.TempDir()
+	for name, owner := range map[string]*ProcRef{"stale": dead, "live": procRef(os.Getpid()), "cli": nil} {
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeJSON(filepath.Join(dir, "cluster.json"), &State{Name: name, Dir: dir, Owner: owner, Reaper: dead}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	sweepStale(context.Background(), root, &out)
+	if _, err := os.Stat(filepath.Join(root, "stale")); !os.IsNotExist(err) {
+		t.Errorf("stale cluster not swept: %v\n%s", err, out.String())
+	}
+	for _, n := range []string{"live", "cli"} {
+		if _, err := os.Stat(filepath.Join(root, n, "cluster.json")); err != nil {
+			t.Errorf("cluster %s swept: %v", n, err)
+		}
+	}
+}
+
+// TestDestroyKeepsReaperUntilTornDown: a failed teardown leaves the reaper running (it retries
+// when the process exits); a complete one stops it.
+func TestDestroyKeepsReaperUntilTornDown(t *testing.T) {
+	root := t.TempDir()
+	other := filepath.Join(root, "other")
+	if err := os.MkdirAll(filepath.Join(root, "nsk"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reaper := exec.Command("sleep", "60")
+	if err := reaper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reaper.Process.Kill() }()
+	ref := procRef(reaper.Process.Pid)
+	p := NewProvider(WithStateRoot(root), WithOutput(io.Discard))
+	p.SetDefaults().WithName("nsk")
+	p.reaper = reaper.Process
+	p.state = &State{Name: "nsk", Dir: other, root: root} // teardown fails: not its directory
+	if err := p.Destroy(context.Background()); err == nil {
+		t.Fatal("Destroy of a bad state succeeded")
+	}
+	if !ref.Alive() || p.reaper == nil {
+		t.Fatal("reaper stopped after a failed teardown")
+	}
+	if err := p.Destroy(context.Background()); err != nil { // from the name: ROOT/nsk
+		t.Fatal(err)
+	}
+	if p.reaper != nil {
+		t.Fatal("reaper not stopped after a complete teardown")
+	}
+	if _, err := os.Stat(filepath.Join(root, "nsk")); !os.IsNotExist(err) {
+		t.Errorf("ROOT/nsk: %v", err)
+	}
+}

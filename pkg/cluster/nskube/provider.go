@@ -117,8 +117,11 @@ func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 	}()
 	o := p.opts
 	o.beforeStart = func(st *State) error {
+		st.Owner = procRef(os.Getpid())
 		if err := p.startReaper(st.Dir); err != nil {
 			fmt.Fprintf(p.opts.Out, "nskube: warning: no reaper: %v\n", err)
+		} else {
+			st.Reaper = procRef(p.reaper.Pid)
 		}
 		return nil
 	}
