@@ -1,6 +1,7 @@
 package nskube
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // HostSnapshot records what of the host a cluster must not change: the root namespace's iptables
@@ -21,7 +23,9 @@ func TakeHostSnapshot() (HostSnapshot, error) {
 	s := HostSnapshot{}
 	var errs []error
 	run := func(key string, name string, args ...string) {
-		cmd := exec.Command(name, args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
