@@ -94,6 +94,9 @@ func sample(ctx context.Context, dur, warm time.Duration, watch map[string]int) 
 	for _, name := range u.Missing {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("watched process %q could not be sampled at both edges", name))
 	}
+	for _, part := range u.Unmeasured {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("%s counters could not be read at both edges: their figures are 0, not measured", part))
+	}
 	rec.Notes = append(rec.Notes, "mbps is the namespace's interface receive rate (a sampler moves no application bytes)")
 	if stopErr != nil {
 		rec.Error = stopErr.Error()
