@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -332,21 +331,9 @@ func deleteNetns(name string) error {
 	return nil
 }
 
-// listNetns lists the named namespaces.
+// listNetns lists the named namespaces, sorted (os.ReadDir sorts by name).
 func listNetns() ([]string, error) {
-	ents, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", NetnsDir, err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	sort.Strings(out)
-	return out, nil
+	return dirNames(NetnsDir, func(os.DirEntry) bool { return true })
 }
 
 // effectiveCaps reads CapEff of this process.

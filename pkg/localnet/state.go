@@ -361,16 +361,21 @@ func Leftovers(prefix string) ([]string, error) {
 
 // stateDirs lists the prefixes that have a state directory.
 func stateDirs() ([]string, error) {
-	ents, err := os.ReadDir(StateRoot)
+	return dirNames(StateRoot, func(e os.DirEntry) bool { return e.IsDir() && prefixRE.MatchString(e.Name()) })
+}
+
+// dirNames lists the entries of dir that keep accepts (none when dir does not exist).
+func dirNames(dir string, keep func(os.DirEntry) bool) ([]string, error) {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("localnet: read %s: %w", StateRoot, err)
+		return nil, fmt.Errorf("localnet: read %s: %w", dir, err)
 	}
 	var out []string
 	for _, e := range ents {
-		if e.IsDir() && prefixRE.MatchString(e.Name()) {
+		if keep(e) {
 			out = append(out, e.Name())
 		}
 	}
