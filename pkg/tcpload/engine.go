@@ -219,13 +219,11 @@ func (e *engine) startSending() error {
 	return nil
 }
 
+// activate makes a connection part of the session (during set-up: its pacing starts with
+// startSending).
 func (e *engine) activate(fd int, c *conn) error {
 	c.state = stActive
 	e.nActive++
-	if e.chunk > 0 {
-		c.due = e.now()
-		e.nextDue = 0
-	}
 	return e.ctl(unix.EPOLL_CTL_MOD, fd, e.activeEvents(c))
 }
 
