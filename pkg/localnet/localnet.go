@@ -144,7 +144,6 @@ type Env struct {
 	StateDir string
 
 	mu         sync.Mutex
-	cancelUp   context.CancelFunc
 	namespaces []string
 	procs      []*proc
 	down       bool

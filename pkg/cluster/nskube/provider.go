@@ -129,7 +129,9 @@ func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 	close(upDone)
 	if s := <-caught; s != nil {
 		if err == nil { // the bring-up finished before it noticed
-			err = DownState(context.Background(), st, p.opts.Out)
+			if derr := DownState(context.Background(), st, p.opts.Out); derr != nil {
+				fmt.Fprintf(p.opts.Out, "nskube: teardown after %v: %v (the reaper retries)\n", s, derr)
+			}
 		}
 		p.stopReaperIfGone()
 		fmt.Fprintf(p.opts.Out, "nskube: %v: exiting\n", s)
