@@ -1,0 +1,163 @@
+// Package local is the provider that realises scenarios in network namespaces on this machine
+// (pkg/localnet): seconds to set up, needs root, every host shares one kernel.
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/topo"
+)
+
+// Provider realises scenarios with localnet and runs the tcpload binary at Binary in them.
+type Provider struct {
+	// Binary is the path of the tcpload binary to run in the namespaces.
+	Binary string
+}
+
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Sweeper  = (*Provider)(nil)
+)
+
+// New returns the local provider running the tcpload binary at bin.
+func New(bin string) *Provider { return &Provider{Binary: bin} }
+
+// Name is "local".
+func (p *Provider) Name() string { return "local" }
+
+// spec maps a scenario to localnet's topology.
+func spec(s topo.Spec) localnet.Spec {
+	return localnet.Spec{Kind: localnet.Kind(s.Kind), Istio: s.Istio}
+}
+
+// Check skips when localnet's requirements (root, capabilities, programs) are not met.
+func (p *Provider) Check(_ context.Context, s topo.Spec) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := localnet.Requirements(spec(s)); err != nil {
+		return provider.Skipf("%v", err)
+	}
+	return nil
+}
+
+// Up builds the scenario's namespaces, links, rules and sidecars.
+func (p *Provider) Up(ctx context.Context, s topo.Spec) (provider.Path, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	e, err := localnet.Up(ctx, spec(s))
+	if err != nil {
+		return nil, fmt.Errorf("realise %s: %w", s.Name, err)
+	}
+	return &path{spec: s, env: e, bin: p.Binary}, nil
+}
+
+// Sweep removes what runs whose owner process died left behind.
+func (p *Provider) Sweep(context.Context) error { return localnet.Reap("") }
+
+// Leftovers lists the namespaces, state directories and processes of localnet runs still there.
+func (p *Provider) Leftovers(context.Context) ([]string, error) { return localnet.Leftovers("") }
+
+// path is a realised localnet environment.
+type path struct {
+	spec topo.Spec
+	env  *localnet.Env
+	bin  string
+}
+
+func (p *path) Spec() topo.Spec       { return p.spec }
+func (p *path) Client() provider.Host { return p.host(p.env.Client) }
+func (p *path) Server() provider.Host { return p.host(p.env.Server) }
+func (p *path) Target() string        { return p.env.Target }
+func (p *path) Listen() string        { return p.env.Listen }
+func (p *path) SharedKernel() bool    { return true }
+func (p *path) Notes() []string       { return withoutPrefix(p.env.Notes, p.env.Prefix) }
+
+func (p *path) Forwarder() provider.Host {
+	if p.env.Forwarder == nil {
+		return nil
+	}
+	return p.host(*p.env.Forwarder)
+}
+
+func (p *path) Sidecars() []provider.Sidecar {
+	var out []provider.Sidecar
+	for _, sc := range p.env.Sidecars {
+		out = append(out, provider.Sidecar{Side: sc.Name, Host: p.host(sc.Host), Watch: strconv.Itoa(sc.PID), Proxy: sc.Proxy, Emulated: true})
+	}
+	return out
+}
+
+func (p *path) Down(context.Context) error { return p.env.Down() }
+
+func (p *path) host(h localnet.Host) *host { return &host{env: p.env, h: h, bin: p.bin} }
+
+// withoutPrefix drops the note naming the run's random prefix, so notes are the same on every Up
+// of a spec (the report deduplicates them across rows).
+func withoutPrefix(notes []string, prefix string) []string {
+	var out []string
+	for _, n := range notes {
+		if !strings.Contains(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// host is one namespace of an env.
+type host struct {
+	env *localnet.Env
+	h   localnet.Host
+	bin string
+}
+
+var _ provider.Commander = (*host)(nil)
+
+func (h *host) Name() string { return h.h.Name }
+
+// Start runs tcpload in the host's namespace.
+func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Writer) (provider.Proc, error) {
+	cmd := h.env.Command(ctx, h.h, h.bin, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start tcpload %s in %s (netns %s): %w", firstArg(args), h.h.Name, h.h.NetNS, err)
+	}
+	return &proc{cmd: cmd, host: h.h.Name, what: firstArg(args)}, nil
+}
+
+// Command runs a program in the host's namespace and returns its combined output.
+func (h *host) Command(ctx context.Context, name string, args ...string) ([]byte, error) {
+	out, err := h.env.Command(ctx, h.h, name, args...).CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s %s in %s (netns %s): %w: %s", name, strings.Join(args, " "), h.h.Name, h.h.NetNS, err, out)
+	}
+	return out, nil
+}
+
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// proc is a tcpload process in a namespace.
+type proc struct {
+	cmd        *exec.Cmd
+	host, what string
+}
+
+func (p *proc) Wait() error {
+	if err := p.cmd.Wait(); err != nil {
+		return fmt.Errorf("tcpload %s in %s: %w", p.what, p.host, err)
+	}
+	return nil
+}
