@@ -53,8 +53,11 @@ type GateResult struct {
 	// too few samples and the median decided (DecidedBy says which).
 	CI        *ConfInterval `json:"ci,omitempty"`
 	DecidedBy string        `json:"decided_by,omitempty"`
-	Status    string        `json:"status"`
-	Reason    string        `json:"reason,omitempty"`
+	// Saturated is true when the status was set by the saturation rule (see Gate), not by the
+	// figure's distance to the bound.
+	Saturated bool   `json:"saturated,omitempty"`
+	Status    string `json:"status"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // Violation is a failed gate.
@@ -65,6 +68,8 @@ type Violation struct {
 	Threshold float64
 	Measured  Stat
 	CI        *ConfInterval
+	// Saturated: the figure failed because it was measured on a saturated machine.
+	Saturated bool
 	// Reason says why it failed beyond the numbers (not measured, saturated, too few samples).
 	Reason string
 }
@@ -79,6 +84,10 @@ func (v Violation) String() string {
 			r = NotMeasured
 		}
 		return fmt.Sprintf("%s: %s %s (%s %s)", v.Scenario, lbl, r, boundNoun(v.Bound), numExact(v.Threshold))
+	}
+	if v.Saturated {
+		return fmt.Sprintf("%s: %s %s%s cannot be judged against the %s %s: %s", v.Scenario, lbl, describe(v.Measured), ciText(v.CI),
+			boundNoun(v.Bound), numExact(v.Threshold), v.Reason)
 	}
 	out := fmt.Sprintf("%s: %s %s%s is %s the %s %s", v.Scenario, lbl, describe(v.Measured), ciText(v.CI), beyondWord(v.Bound), boundNoun(v.Bound), numExact(v.Threshold))
 	if v.Reason != "" {
@@ -110,7 +119,7 @@ func (g GateResult) String() string {
 // Violation converts the result to a Violation (meaningful when Status is GateFail).
 func (g GateResult) Violation() Violation {
 	return Violation{Scenario: g.Scenario, Figure: g.Figure, Bound: g.Bound, Threshold: g.Threshold,
-		Measured: g.Measured, CI: g.CI, Reason: g.Reason}
+		Measured: g.Measured, CI: g.CI, Saturated: g.Saturated, Reason: g.Reason}
 }
 
 func boundNoun(b string) string {
@@ -258,7 +267,9 @@ func Gate(row Row, b Bounds) []GateResult {
 			g.Measured = *st
 			g.Status, g.Reason, g.CI, g.DecidedBy = judge(*st, bound, l.Value, conf)
 			if isCostFigure(fig) {
+				before := g.Status
 				g.Status, g.Reason = saturationRule(row, def.mode, g.Status, g.Reason)
+				g.Saturated = g.Status != before
 			}
 		}
 		out = append(out, g)
