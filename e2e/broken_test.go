@@ -36,8 +36,8 @@ func brokenRow(t *testing.T, s topo.Spec, breakIt func(t *testing.T, p provider.
 	name := s.Name + "-broken"
 	var baseRuns, runs []result.Run
 	for _, mode := range modes() {
-		baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, 0))
-		runs = append(runs, runOnce(t, sc, name, mode, 0))
+		baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, 0, nil))
+		runs = append(runs, runOnce(t, sc, name, mode, 0, nil))
 	}
 	baseRow := result.Aggregate("baseline:"+name, "", baseRuns)
 	row := result.Aggregate(name, "", runs)

@@ -138,8 +138,8 @@ func measureScenario(t *testing.T, s topo.Spec, p *paths) (row, base result.Row)
 	var runs, baseRuns []result.Run
 	for i := 0; i < *flagRepeats; i++ {
 		for _, mode := range modes() {
-			baseRuns = append(baseRuns, runOnce(t, p.baseline, baseName, mode, i))
-			runs = append(runs, runOnce(t, p.scenario, s.Name, mode, i))
+			baseRuns = append(baseRuns, runOnce(t, p.baseline, baseName, mode, i, nil))
+			runs = append(runs, runOnce(t, p.scenario, s.Name, mode, i, nil))
 		}
 	}
 	base = result.Aggregate(baseName, "plain hosts, measured alternately with "+s.Name, baseRuns)
@@ -179,7 +179,8 @@ func assertSane(t *testing.T, s topo.Spec, row, base result.Row) {
 // returns the records, which every provider hands back on the processes' stdout (--json -).
 // Records and logs go to results/<name>/<mode>NN/. A failed repeat comes back with Error set
 // (and fails the test later, after its row is recorded), so the other repeats still count.
-func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int) result.Run {
+// extra adds arguments per role ("server", "client"): the gate self-tests inject regressions so.
+func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, extra map[string][]string) result.Run {
 	t.Helper()
 	r := result.Run{Scenario: name, Mode: mode, Repeat: repeat, SharedNode: path.SharedKernel()}
 	dir := filepath.Join(suite.results, strings.ReplaceAll(name, ":", "-"), fmt.Sprintf("%s%02d", mode, repeat))
@@ -200,6 +201,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int) re
 	if w, ok := watch[provider.ServerSide]; ok {
 		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
+	srvArgs = append(srvArgs, extra["server"]...)
 	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
 		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(flagBuffer), "--setup-timeout", "120s",
 		"--duration", flagDuration.String(), "--warmup", flagWarmup.String(), "--label", name}
@@ -207,6 +209,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int) re
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}
+	cliArgs = append(cliArgs, extra["client"]...)
 	procs := map[string]*started{}
 	var err error
 	if procs["server"], err = start(ctx, path.Server(), "server", srvArgs); err != nil {
