@@ -1,6 +1,7 @@
 package result
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -224,7 +225,8 @@ func summaryCI(s benchmath.Summary) *ConfInterval {
 // A significant change says "better" or "worse", and "REGRESSION" when it is worse past the
 // tolerance; a hint says when more repeats could tell.
 func WriteDeltas(w io.Writer, deltas []Delta) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tfigure\told\tnew\tdelta\tverdict")
 	for _, d := range deltas {
 		old, cur := cell(d.Old, d.OldRange), cell(d.New, d.NewRange)
@@ -260,6 +262,11 @@ func WriteDeltas(w io.Writer, deltas []Delta) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write deltas: %w", err)
+	}
+	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n"))); err != nil {
+			return fmt.Errorf("write deltas: %w", err)
+		}
 	}
 	return nil
 }
