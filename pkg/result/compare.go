@@ -57,6 +57,9 @@ type Delta struct {
 	Only string `json:"only,omitempty"`
 	// Hint explains a "~" that more repeats could turn into a verdict.
 	Hint string `json:"hint,omitempty"`
+	// Saturated is true for a cost figure whose old or new row measured its cost on a saturated
+	// machine: the change may be one of the cores available, not of the path.
+	Saturated bool `json:"saturated,omitempty"`
 }
 
 // Compare lists, for every scenario of old and new (in old's order, then new-only scenarios)
@@ -163,6 +166,7 @@ func rowDeltas(o, n *Row, opt CompareOptions) []Delta {
 		os, oxs := figureSamples(o, fg)
 		ns, nxs := figureSamples(n, fg)
 		d := Delta{Scenario: scenario, Figure: fg.key, Label: fg.label, Old: os, New: ns}
+		d.Saturated = isCostFigure(fg.key) && (o != nil && o.CostSaturated || n != nil && n.CostSaturated)
 		switch {
 		case os.N == 0 && ns.N == 0:
 			continue
@@ -257,6 +261,9 @@ func WriteDeltas(w io.Writer, deltas []Delta) error {
 			case d.ChangePct != nil && figureBetter(d.Figure) != neutral:
 				verdict = "better"
 			}
+		}
+		if d.Saturated {
+			verdict = strings.TrimPrefix(verdict+"; cost saturated", "; ")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Scenario, FigureLabel(d.Figure), old, cur, delta, verdict)
 	}
