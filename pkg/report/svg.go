@@ -89,7 +89,13 @@ func SVG(w io.Writer, s result.Summary) error {
 		title += " (provider " + s.Provider + ")"
 	}
 	c.text(marginLeft, 28, title, `font-size="18" font-weight="bold" fill="#111"`)
-	c.text(marginLeft, 46, "bandwidth: unpaced runs at saturation · cost: paced runs at equal load · medians over the runs, whiskers min–max", `font-size="12" fill="#555"`)
+	costTitle := "Cost at equal load: CPU cores per Gbps of the cost runs' client Mbps (load under each bar)"
+	sub := "bandwidth: unpaced runs at saturation · cost: paced runs at equal load · medians over the runs, whiskers min–max"
+	if !equalLoad(s.Rows) {
+		costTitle = "Cost: CPU cores per Gbps of the cost runs' client Mbps — NOT at equal load (load under each bar)"
+		sub = "bandwidth: unpaced runs at saturation · cost: at the loads under the bars · medians over the runs, whiskers min–max"
+	}
+	c.text(marginLeft, 46, sub, `font-size="12" fill="#555"`)
 	if s.StartedAt != "" {
 		c.text(marginLeft, 61, "started "+s.StartedAt, `font-size="12" fill="#555"`)
 	}
@@ -149,7 +155,7 @@ func SVG(w io.Writer, s result.Summary) error {
 		ymax2 = math.Max(ymax2, math.Max(sum, clampMax(r.TotalCoresPerGbps)))
 	}
 	ticks2 := niceTicks(ymax2)
-	c.panel(top2, "Cost at equal load: CPU cores per Gbps of the cost runs' client Mbps (load under each bar)", "cores/Gbps", ticks2, 2)
+	c.panel(top2, costTitle, "cores/Gbps", ticks2, 2)
 	top = ticks2[len(ticks2)-1]
 	for i, r := range s.Rows {
 		x0 := marginLeft + slot*float64(i)
@@ -212,6 +218,23 @@ func SVG(w io.Writer, s result.Summary) error {
 	c.text(lx+17, ly, "saturated: cost capped by the cores", `font-size="12" fill="#222"`)
 	c.printf("</svg>\n")
 	return flushSVG(bw, c)
+}
+
+// equalLoadTolerance is how far (relative) the rows' cost loads may differ from each other for
+// the chart to call them equal.
+const equalLoadTolerance = 0.1
+
+// equalLoad reports whether every row's cost was measured at about the same client load (rows
+// without cost runs do not count).
+func equalLoad(rows []result.Row) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range rows {
+		if r.CostLoadMbps.N == 0 || !finite(r.CostLoadMbps.Median) {
+			continue
+		}
+		lo, hi = math.Min(lo, r.CostLoadMbps.Median), math.Max(hi, r.CostLoadMbps.Median)
+	}
+	return !(hi > lo*(1+equalLoadTolerance))
 }
 
 func flushSVG(bw *bufio.Writer, c *canvas) error {
