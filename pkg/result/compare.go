@@ -293,17 +293,3 @@ func cell(s Stat, rng string) string {
 	}
 	return Num(s.Median) + " " + rng
 }
-
-// StatCell renders a Stat compactly as "median (min–max)", just "median" when all repeats
-// agree or there is one, and "not measured" when N is 0.
-func StatCell(s Stat) string {
-	if s.N == 0 {
-		return NotMeasured
-	}
-	m := Num(s.Median)
-	lo, hi := Num(s.Min), Num(s.Max)
-	if s.N == 1 || (lo == m && hi == m) {
-		return m
-	}
-	return m + " (" + lo + "–" + hi + ")"
-}

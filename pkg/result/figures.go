@@ -195,15 +195,6 @@ func FigureLabel(key string) string {
 	return key
 }
 
-// FigureKeys lists every figure key of a Row, in report order.
-func FigureKeys() []string {
-	out := make([]string, len(figures))
-	for i, f := range figures {
-		out[i] = f.key
-	}
-	return out
-}
-
 // modeMatches reports whether a run of mode runMode gives the figures of mode want. A run
 // without a mode (records written before modes existed: one run gave both) matches both.
 func modeMatches(runMode, want string) bool {
