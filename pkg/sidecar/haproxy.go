@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/pathcost/pathcost/pkg/provider"
@@ -30,6 +31,9 @@ type ProxyConfig struct {
 	// ServerName is the DNS identity the client side verifies in the server's certificate
 	// (PKI.ServerName); client side only.
 	ServerName string
+	// LogConnections logs one line per closed connection to standard error (ConnLogPrefix ...,
+	// read with ParseConnLog): a container log shows what the proxy carried.
+	LogConnections bool
 	// HealthPort, when not 0, adds an HTTP frontend there answering HealthPath (200 while the
 	// proxy runs: a pod's startup probe) and StatsPath (HAProxy's statistics).
 	HealthPort int
@@ -76,6 +80,12 @@ defaults
     timeout client %s
     timeout server %s
 `, c.Side, c.Threads, MaxConn, BufSize, MaxConn, Timeout, Timeout)
+	logging := ""
+	if c.LogConnections {
+		logging = fmt.Sprintf(`    log stderr format raw local0 info
+    log-format "%s frontend=%%f backend=%%b dst=%%si:%%sp bytes_down=%%B bytes_up=%%U ms=%%Tt term=%%ts"
+`, ConnLogPrefix)
+	}
 	if c.Side == provider.ClientSide {
 		if c.ServerName == "" {
 			return "", fmt.Errorf("sidecar config: the client side needs the server's identity (ServerName)")
@@ -83,14 +93,14 @@ defaults
 		fmt.Fprintf(&b, `
 frontend outbound_capture
     bind 0.0.0.0:%d
-    default_backend outbound_mtls
+%s    default_backend outbound_mtls
 
 backend outbound_mtls
     # 0.0.0.0 with no port: connect to the connection's original destination
     # (SO_ORIGINAL_DST of the REDIRECTed socket), like Envoy's
     # original_dst listener filter.
     server original_dst 0.0.0.0 ssl crt %s ca-file %s verify required verifyhost %s alpn istio
-`, OutboundPort, c.CertFile, c.CAFile, c.ServerName)
+`, OutboundPort, logging, c.CertFile, c.CAFile, c.ServerName)
 	} else {
 		if c.AppPort < 1 || c.AppPort > 65535 {
 			return "", fmt.Errorf("sidecar config: app port %d out of range 1-65535", c.AppPort)
@@ -98,11 +108,11 @@ backend outbound_mtls
 		fmt.Fprintf(&b, `
 frontend inbound_capture
     bind 0.0.0.0:%d ssl crt %s ca-file %s verify required alpn istio
-    default_backend inbound_app
+%s    default_backend inbound_app
 
 backend inbound_app
     server app 127.0.0.1:%d
-`, InboundPort, c.CertFile, c.CAFile, c.AppPort)
+`, InboundPort, c.CertFile, c.CAFile, logging, c.AppPort)
 	}
 	if c.HealthPort != 0 {
 		if c.HealthPort < 1 || c.HealthPort > 65535 || c.HealthPort == OutboundPort || c.HealthPort == InboundPort || c.HealthPort == c.AppPort {
@@ -127,4 +137,51 @@ func TuningNote(threads int) string {
 		threads = 1
 	}
 	return fmt.Sprintf("proxy tuning: nbthread %d (Istio's default sidecar concurrency is 2 Envoy workers; a connection is served by one worker either way), tune.bufsize %d, maxconn %d, timeouts client/server %s, connect 5s", threads, BufSize, MaxConn, Timeout)
+}
+
+// ConnLogPrefix starts every connection line a proxy with LogConnections writes.
+const ConnLogPrefix = "pathcost-conn"
+
+// ConnLog is one closed connection as a proxy logged it.
+type ConnLog struct {
+	Frontend, Backend, Dst string
+	// BytesDown went from the backend (server) to the frontend's client; BytesUp the other way.
+	BytesDown, BytesUp int64
+	// Term is HAProxy's termination state ("--" for a normal close).
+	Term string
+}
+
+// ParseConnLog reads the connection lines of a proxy's log (other lines are skipped).
+func ParseConnLog(log string) ([]ConnLog, error) {
+	var out []ConnLog
+	for _, line := range strings.Split(log, "\n") {
+		_, rest, ok := strings.Cut(line, ConnLogPrefix+" ")
+		if !ok {
+			continue
+		}
+		var c ConnLog
+		for _, kv := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(kv, "=")
+			var err error
+			switch k {
+			case "frontend":
+				c.Frontend = v
+			case "backend":
+				c.Backend = v
+			case "dst":
+				c.Dst = v
+			case "bytes_down":
+				c.BytesDown, err = strconv.ParseInt(v, 10, 64)
+			case "bytes_up":
+				c.BytesUp, err = strconv.ParseInt(v, 10, 64)
+			case "term":
+				c.Term = v
+			}
+			if err != nil {
+				return nil, fmt.Errorf("sidecar log: %q: %s: %w", line, k, err)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

@@ -121,7 +121,8 @@ func (e *Emulated) Secret(ns string) (*corev1.Secret, error) {
 }
 
 // ConfigMap holds, for pods in namespace ns, both sides' HAProxy configurations (CLIENT-SIDE.cfg,
-// SERVER-SIDE.cfg, with the health frontend on HealthPort) and the istio-iptables rules.
+// SERVER-SIDE.cfg, with the health frontend on HealthPort and one log line per closed connection
+// on the proxy container's log: ParseConnLog) and the istio-iptables rules.
 func (e *Emulated) ConfigMap(ns string) (*corev1.ConfigMap, error) {
 	if err := e.check(); err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func (e *Emulated) ConfigMap(ns string) (*corev1.ConfigMap, error) {
 		cfg, err := HAProxyConfig(ProxyConfig{
 			Side: side, Threads: e.Threads, AppPort: e.ServerPort,
 			CAFile: CertDir + "/" + CAFile, CertFile: CertDir + "/" + CertFile(side),
-			ServerName: p.ServerName, HealthPort: HealthPort,
+			ServerName: p.ServerName, HealthPort: HealthPort, LogConnections: true,
 		})
 		if err != nil {
 			return nil, err

@@ -103,17 +103,19 @@ func TestHAProxyConfigValid(t *testing.T) {
 	f, err := p.WriteFiles(dir, os.Getuid(), os.Getgid())
 	require.NoError(t, err)
 	for _, side := range []string{provider.ClientSide, provider.ServerSide} {
-		cert := f.ClientSide
-		if side == provider.ServerSide {
-			cert = f.ServerSide
+		for _, logging := range []bool{false, true} {
+			cert := f.ClientSide
+			if side == provider.ServerSide {
+				cert = f.ServerSide
+			}
+			cfg, err := HAProxyConfig(ProxyConfig{Side: side, AppPort: 50012, CAFile: f.CA, CertFile: cert, ServerName: p.ServerName, HealthPort: HealthPort, LogConnections: logging})
+			require.NoError(t, err)
+			path := filepath.Join(dir, side+".cfg")
+			require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
+			out, err := exec.Command(haproxyBin, "-c", "-f", path).CombinedOutput()
+			require.NoError(t, err, "%s\n%s", out, cfg)
+			assert.NotContains(t, string(out), "WARNING", "%s, logging %v", side, logging)
 		}
-		cfg, err := HAProxyConfig(ProxyConfig{Side: side, AppPort: 50012, CAFile: f.CA, CertFile: cert, ServerName: p.ServerName, HealthPort: HealthPort})
-		require.NoError(t, err)
-		path := filepath.Join(dir, side+".cfg")
-		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
-		out, err := exec.Command(haproxyBin, "-c", "-f", path).CombinedOutput()
-		require.NoError(t, err, "%s\n%s", out, cfg)
-		assert.NotContains(t, string(out), "WARNING", side)
 	}
 }
 
@@ -275,5 +277,18 @@ func TestEmulatedObjects(t *testing.T) {
 	assert.Error(t, e.Inject(&corev1.PodSpec{}, "middle"))
 	assert.Error(t, e.Inject(nil, provider.ClientSide))
 	_, err = (&Emulated{}).ConfigMap("x")
+	assert.Error(t, err)
+}
+
+func TestParseConnLog(t *testing.T) {
+	log := "[NOTICE]   (1) : haproxy starting\n" +
+		"pathcost-conn frontend=outbound_capture backend=outbound_mtls dst=10.244.2.5:50012 bytes_down=230303744 bytes_up=36 ms=9120 term=--\n" +
+		"<134>pathcost-conn frontend=inbound_capture backend=inbound_app dst=127.0.0.1:50012 bytes_down=5 bytes_up=36 ms=1 term=SD\n"
+	cl, err := ParseConnLog(log)
+	require.NoError(t, err)
+	require.Len(t, cl, 2)
+	assert.Equal(t, ConnLog{Frontend: "outbound_capture", Backend: "outbound_mtls", Dst: "10.244.2.5:50012", BytesDown: 230303744, BytesUp: 36, Term: "--"}, cl[0])
+	assert.Equal(t, "SD", cl[1].Term)
+	_, err = ParseConnLog("pathcost-conn bytes_down=x\n")
 	assert.Error(t, err)
 }
