@@ -33,9 +33,9 @@ import (
 // nodes): a tcpload server pod and a tcpload client pod on different nodes, each with the emulated
 // sidecar injected, run a session through both proxies. It checks the istio-iptables rules inside
 // the pods' network namespaces (applied by the init container with NET_ADMIN only), that both
-// proxies carried the session (HAProxy's own session and byte counters, TLS sessions on the
-// server side's mTLS listener) and their CPU over a window inside the session, and that every byte
-// was conserved. Run it alone, under the measurement lock:
+// proxies carried every connection and byte of the session (their connection logs; the server
+// side's through its mTLS listener), their CPU over a window inside the session, and that every
+// byte was conserved. Run it alone, under the measurement lock:
 //
 //	flock /tmp/pathcost-measure.lock go test -tags nskube -run TestEmulatedOnNSKube -v ./pkg/sidecar
 func TestEmulatedOnNSKube(t *testing.T) {
