@@ -32,7 +32,8 @@ import (
 // TestEmulatedOnNSKube proves the injected sidecar on a real Kubernetes without Istio (nskube, two
 // nodes): a tcpload server pod and a tcpload client pod on different nodes, each with the emulated
 // sidecar injected, run a session through both proxies. It checks the istio-iptables rules inside
-// the pods' network namespaces (applied by the init container with NET_ADMIN only), that both
+// the pods' network namespaces (applied by the init container: with NET_ADMIN only by
+// iptables-nft in the server pod, with NET_ADMIN and NET_RAW by iptables-legacy in the client pod), that both
 // proxies carried every connection and byte of the session (their connection logs; the server
 // side's through its mTLS listener), their CPU over a window inside the session, and that every
 // byte was conserved. Run it alone, under the measurement lock:
@@ -102,7 +103,11 @@ func TestEmulatedOnNSKube(t *testing.T) {
 
 	cli := proofPod(ns, "client", "client", "--connect", sp.Status.PodIP+":50012", "--conns", strconv.Itoa(nconns),
 		"--duration", window.String(), "--warmup", "1s", "--setup-timeout", "60s", "--quiet", "--json", "-")
+	// The client pod's init container uses the legacy backend (NET_ADMIN and NET_RAW), the
+	// server pod's the default nft one (NET_ADMIN only): both are proven in one run.
+	e.Legacy = true
 	require.NoError(t, e.Inject(&cli.Spec, provider.ClientSide))
+	e.Legacy = false
 	_, err = cs.CoreV1().Pods(ns).Create(ctx, cli, metav1.CreateOptions{})
 	require.NoError(t, err)
 
@@ -118,7 +123,11 @@ func TestEmulatedOnNSKube(t *testing.T) {
 	})
 	// The rules the init container applied, read back inside each pod's network namespace.
 	for side, pid := range map[string]int{provider.ClientSide: clientPID, provider.ServerSide: serverPID} {
-		out, err := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", pid), "iptables-nft-save", "-t", "nat").CombinedOutput()
+		save := "iptables-nft-save"
+		if side == provider.ClientSide {
+			save = "iptables-legacy-save"
+		}
+		out, err := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", pid), save, "-t", "nat").CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		rules, err := Rules(50012)
 		require.NoError(t, err)
