@@ -49,11 +49,15 @@ type RunFigures struct {
 	ServerNodeBusy     float64  `json:"server_node_busy_cores"`
 	ForwarderNodeBusy  *float64 `json:"forwarder_node_busy_cores,omitempty"`
 	MachineBusyCores   float64  `json:"machine_busy_cores"`
-	KernelCores        float64  `json:"kernel_cores"`
-	TotalCores         float64  `json:"total_cores"`
-	// KernelClamped is true when the measured processes used more than the machine busy cores
-	// (sampling noise), so KernelCores was set to 0.
-	KernelClamped       bool    `json:"kernel_clamped,omitempty"`
+	// KernelCores is MachineBusyCores minus the measured processes; within the reading
+	// tolerance (KernelTolerance) of zero it may be slightly negative. When KernelUnmeasured
+	// is set it was not measured (0 here, left out of the Stats) and TotalCores neither.
+	KernelCores float64 `json:"kernel_cores"`
+	TotalCores  float64 `json:"total_cores"`
+	// KernelUnmeasured says why the kernel share (and so the total) could not be measured:
+	// the processes' or the machine's CPU was not read, or the processes exceeded the machine
+	// by more than the reading tolerance.
+	KernelUnmeasured    string  `json:"kernel_unmeasured,omitempty"`
 	ClientCoresPerGbps  float64 `json:"client_cores_per_gbps"`
 	ServerCoresPerGbps  float64 `json:"server_cores_per_gbps"`
 	SidecarCoresPerGbps float64 `json:"sidecar_cores_per_gbps"`
@@ -99,9 +103,10 @@ type Row struct {
 	// the records' node figures (they measured the same kernel), otherwise client node + server
 	// node + forwarding node.
 	MachineBusyCores Stat `json:"machine_busy_cores"`
-	// KernelCores is MachineBusyCores minus the measured processes and sidecars (clamped at 0):
-	// what the kernel(s) spend on the path (softirq, forwarding, iptables) plus anything else
-	// running on the machines.
+	// KernelCores is MachineBusyCores minus the measured processes and sidecars: what the
+	// kernel(s) spend on the path outside the processes' own context (softirq on other CPUs,
+	// ksoftirqd, forwarding, iptables) plus anything else running on the machines. Not
+	// clamped: runs where it could not be measured (RunFigures.KernelUnmeasured) are left out.
 	KernelCores Stat `json:"kernel_cores"`
 
 	// Cores per Gbps of client application throughput ("service demand").
@@ -110,7 +115,7 @@ type Row struct {
 	SidecarCoresPerGbps *Stat `json:"sidecar_cores_per_gbps,omitempty"` // both sidecars summed
 	KernelCoresPerGbps  Stat  `json:"kernel_cores_per_gbps"`
 	// TotalCoresPerGbps is (client + server + sidecars + kernel) per Gbps, i.e. the whole
-	// path's cost (equal to machine busy per Gbps unless the kernel share was clamped).
+	// path's cost (machine busy per Gbps; left out where the kernel share was not measured).
 	TotalCoresPerGbps Stat `json:"total_cores_per_gbps"`
 
 	// Retransmits is the sum of the client's and server's TCP_INFO total_retrans.
@@ -147,7 +152,7 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	row := Row{Scenario: scenario, Title: title}
 	var notes noteSet
 	var figs []RunFigures
-	shared, clamped, noBusy := 0, 0, 0
+	shared, noKernel, noBusy := 0, 0, 0
 	for _, r := range runs {
 		if reason := unusable(r); reason != "" {
 			row.Dropped++
@@ -158,8 +163,9 @@ func Aggregate(scenario, title string, runs []Run) Row {
 		if sh {
 			shared++
 		}
-		if f.KernelClamped {
-			clamped++
+		if f.MachineBusyCores > 0 && f.KernelUnmeasured != "" {
+			noKernel++
+			notes.add(fmt.Sprintf("repeat %d: kernel share not measured: %s", r.Repeat, f.KernelUnmeasured))
 		}
 		if f.MachineBusyCores <= 0 {
 			noBusy++
@@ -178,8 +184,8 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	if shared > 0 && shared < len(figs) {
 		notes.add(fmt.Sprintf("machine sharing differs between runs (%d of %d on one machine)", shared, len(figs)))
 	}
-	if clamped > 0 {
-		notes.add(fmt.Sprintf("kernel share clamped to 0 in %d of %d runs: measured processes exceeded machine busy cores (sampling noise)", clamped, len(figs)))
+	if noKernel > 0 {
+		notes.add(fmt.Sprintf("kernel share not measured in %d of %d runs", noKernel, len(figs)))
 	}
 	if noBusy > 0 {
 		notes.add(fmt.Sprintf("machine busy cores not measured in %d of %d runs; kernel share unknown there", noBusy, len(figs)))
@@ -231,8 +237,17 @@ func (row *Row) fill(figs []RunFigures) {
 			return f(r)
 		})
 	}
+	// the kernel share and the total exist only where the kernel share was measured
+	kernel := func(f func(RunFigures) float64) Stat {
+		return machine(func(r RunFigures) float64 {
+			if r.KernelUnmeasured != "" {
+				return math.NaN()
+			}
+			return f(r)
+		})
+	}
 	row.MachineBusyCores = machine(func(r RunFigures) float64 { return r.MachineBusyCores })
-	row.KernelCores = machine(func(r RunFigures) float64 { return r.KernelCores })
+	row.KernelCores = kernel(func(r RunFigures) float64 { return r.KernelCores })
 	row.ClientCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.ClientCoresPerGbps, r.ClientMbps) })
 	row.ServerCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.ServerCoresPerGbps, r.ClientMbps) })
 	if row.SidecarClientCores != nil || row.SidecarServerCores != nil {
@@ -246,15 +261,16 @@ func (row *Row) fill(figs []RunFigures) {
 			row.SidecarCoresPerGbps = &s
 		}
 	}
-	row.KernelCoresPerGbps = machine(func(r RunFigures) float64 { return perGbpsOrNaN(r.KernelCoresPerGbps, r.ClientMbps) })
-	row.TotalCoresPerGbps = machine(func(r RunFigures) float64 { return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps) })
+	row.KernelCoresPerGbps = kernel(func(r RunFigures) float64 { return perGbpsOrNaN(r.KernelCoresPerGbps, r.ClientMbps) })
+	row.TotalCoresPerGbps = kernel(func(r RunFigures) float64 { return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps) })
 	row.Retransmits = get(func(r RunFigures) float64 { return r.Retransmits })
 	row.SetupSeconds = get(func(r RunFigures) float64 { return r.SetupSeconds })
 }
 
-// totalPerGbps is a run's whole cost per Gbps, NaN when its machine CPU was not measured.
+// totalPerGbps is a run's whole cost per Gbps, NaN when its machine CPU or its kernel share
+// was not measured.
 func totalPerGbps(r RunFigures) float64 {
-	if r.MachineBusyCores <= 0 {
+	if r.MachineBusyCores <= 0 || r.KernelUnmeasured != "" {
 		return math.NaN()
 	}
 	return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps)
@@ -329,13 +345,15 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}
 	measured := f.ClientCores + f.ServerCores + sidecars
 	if f.MachineBusyCores > 0 {
-		f.KernelCores = f.MachineBusyCores - measured
-		if f.KernelCores < 0 {
-			f.KernelCores = 0
-			f.KernelClamped = true
+		k, why := kernelShare(c, s, f.MachineBusyCores, measured)
+		if why == "" {
+			f.KernelCores = k
+			f.TotalCores = measured + k
 		}
+		f.KernelUnmeasured = why
+	} else {
+		f.TotalCores = measured
 	}
-	f.TotalCores = measured + f.KernelCores
 	gbps := f.ClientMbps / 1000
 	pg := func(cores float64) float64 {
 		if gbps <= 0 {
