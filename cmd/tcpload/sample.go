@@ -71,19 +71,14 @@ func sample(ctx context.Context, dur, warm, every time.Duration, iface string, w
 		rec.Error = err.Error()
 		return rec, fmt.Errorf("sample: %w", err)
 	}
-	type series struct {
-		samples []result.NodeSample
-		err     error
-	}
-	seriesCh := make(chan series, 1)
-	stopSeries := func() series { return series{} }
+	stopSeries := func() ([]result.NodeSample, error) { return nil, nil }
 	if every > 0 {
-		sctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			s, err := fsys.NodeSeries(sctx, every)
-			seriesCh <- series{s, err}
-		}()
-		stopSeries = func() series { cancel(); return <-seriesCh }
+		// the first sample is read now, before the window's first reading; the last one after
+		// the window's last
+		if stopSeries, err = fsys.StartNodeSeries(every); err != nil {
+			rec.Error = err.Error()
+			return rec, fmt.Errorf("sample: %w", err)
+		}
 	}
 	s := &usage.Sampler{Watch: watch, FS: fsys}
 	a, err := s.Take()
@@ -100,10 +95,9 @@ func sample(ctx context.Context, dur, warm, every time.Duration, iface string, w
 	case <-time.After(dur):
 	}
 	b, err := s.Take()
-	ser := stopSeries()
-	rec.NodeSeries = ser.samples
-	if ser.err != nil {
-		rec.Notes = append(rec.Notes, ser.err.Error())
+	var serr error
+	if rec.NodeSeries, serr = stopSeries(); serr != nil {
+		rec.Notes = append(rec.Notes, serr.Error())
 	}
 	if err != nil {
 		rec.Error = err.Error()

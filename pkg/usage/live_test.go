@@ -1,7 +1,6 @@
 package usage
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
@@ -282,26 +281,34 @@ func BenchmarkTake(b *testing.B) {
 func TestNodeSeries(t *testing.T) {
 	f, err := Default()
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
-	defer cancel()
 	start := time.Now()
-	got, err := f.NodeSeries(ctx, 50*time.Millisecond)
+	stop, err := f.StartNodeSeries(50 * time.Millisecond)
+	require.NoError(t, err)
+	afterStart := time.Now()
+	time.Sleep(350 * time.Millisecond)
+	beforeStop := time.Now()
+	got, err := stop()
 	require.NoError(t, err)
 	end := time.Now()
 	// one at once, one per 50 ms, one at the end: about 9 (the ticker drops ticks under load)
 	assert.GreaterOrEqual(t, len(got), 4)
 	assert.LessOrEqual(t, len(got), 9)
 	assert.GreaterOrEqual(t, got[0].TUnixNano, start.UnixNano())
+	assert.LessOrEqual(t, got[0].TUnixNano, afterStart.UnixNano(), "the first sample is read before StartNodeSeries returns")
+	assert.GreaterOrEqual(t, got[len(got)-1].TUnixNano, beforeStop.UnixNano(), "the last one when stop is called")
 	assert.LessOrEqual(t, got[len(got)-1].TUnixNano, end.UnixNano())
 	for i := 1; i < len(got); i++ {
 		assert.Greater(t, got[i].TUnixNano, got[i-1].TUnixNano)
 		assert.GreaterOrEqual(t, got[i].Idle+got[i].IOWait, got[i-1].Idle+got[i-1].IOWait)
 	}
-	n, err := result.NodeOver(got, got[0].TUnixNano+1, got[len(got)-1].TUnixNano-1, runtime.NumCPU())
+	again, err := stop()
+	require.NoError(t, err)
+	assert.Equal(t, got, again, "stop twice: the same series")
+	n, err := result.NodeOver(got, afterStart.UnixNano(), beforeStop.UnixNano(), runtime.NumCPU())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, n.BusyCores, 0.0)
 	assert.LessOrEqual(t, n.BusyCores, float64(runtime.NumCPU()))
 
-	_, err = f.NodeSeries(ctx, time.Millisecond)
+	_, err = f.StartNodeSeries(time.Millisecond)
 	assert.ErrorContains(t, err, "below 10ms")
 }
