@@ -47,13 +47,16 @@ func (m *Meter) WindowStart(at time.Time) {
 	m.last, m.lastAt, m.started = m.start.Proc, m.start.At, true
 }
 
-// IntervalEnd implements Probe: the cores this process used since the previous edge.
+// IntervalEnd implements Probe: the cores this process used since the previous edge. When
+// this process's CPU cannot be read it returns 0 and the record's notes say that interval's
+// cores were not measured.
 func (m *Meter) IntervalEnd(at time.Time) float64 {
+	now := time.Now()
 	p, err := m.sampler.FS.ReadProc(0)
 	if err != nil {
+		m.errs = append(m.errs, fmt.Sprintf("the interval ending %s: its cores (0) are not measured: %v", at.UTC().Format(time.RFC3339Nano), err))
 		return 0
 	}
-	now := time.Now()
 	c := usage.ProcCPU(m.last, p, now.Sub(m.lastAt).Seconds())
 	m.last, m.lastAt = p, now
 	return c.Cores
