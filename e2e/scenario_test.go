@@ -217,10 +217,11 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		return r
 	}
 	if fwd := path.Forwarder(); fwd != nil {
-		// inside the client's window: it opens after set-up plus warm-up
+		// started before the client and long enough to cover its set-up, warm-up and window;
+		// the forwarding node's figures are then computed over exactly the client's window
+		// from the sampler's node series (result.NodeOver)
 		procs["sampler"], err = start(ctx, fwd, "sampler", []string{"sample",
-			"--warmup", (flagWarmup + 300*time.Millisecond).String(),
-			"--duration", max(flagDuration-500*time.Millisecond, flagDuration/2).String(),
+			"--duration", (flagWarmup + flagDuration + samplerSlack()).String(), "--series-interval", "100ms",
 			"--json", "-", "--label", name + " forwarding node"})
 	}
 	if err == nil {
@@ -232,7 +233,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		r.Error = err.Error()
 		return r
 	}
-	errs := waitAll(procs, 15*time.Second, cancel)
+	errs := waitAll(procs, samplerSlack()+15*time.Second, cancel)
 	for role, p := range procs {
 		if p == nil {
 			continue
@@ -262,6 +263,16 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		}
 	}
 	return r
+}
+
+// samplerSlack is how much longer than the client's warm-up and window the forwarding node's
+// sampler runs: the client's set-up (about 0.1 s in namespaces) and, on a cluster, the spread of
+// the pods' start times.
+func samplerSlack() time.Duration {
+	if suite.provider.Name() == "local" {
+		return 3 * time.Second
+	}
+	return 20 * time.Second
 }
 
 // waitAll waits for every process: the client as long as it takes (ctx bounds it), then the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,6 +123,9 @@ func loopback(ctx context.Context, host string, c common) (*loopbackPair, int, e
 	if c.label != "" {
 		cliArgs = append(cliArgs, "--label", c.label)
 	}
+	// the client also reads the server's CPU at its own window edges: both processes and the
+	// machine over one window, read at the same instants (the kernel share in printPair)
+	cliArgs = append(cliArgs, "--watch", watchServer+"="+strconv.Itoa(srv.Process.Pid))
 	cli := exec.Command(exe, cliArgs...)
 	cli.Stderr = stderr
 	cli.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -169,6 +173,9 @@ func loopback(ctx context.Context, host string, c common) (*loopbackPair, int, e
 	return pair, code, nil
 }
 
+// watchServer is the name under which a loopback client watches its server.
+const watchServer = "server"
+
 // socketArgs turns socket options into flags for a child.
 func socketArgs(cfg tcpload.Config) []string {
 	a := []string{"--buffer", strconv.Itoa(cfg.Buffer), "--sndbuf", strconv.Itoa(cfg.Options.SndBuf), "--rcvbuf", strconv.Itoa(cfg.Options.RcvBuf)}
@@ -202,6 +209,10 @@ func printPair(p *loopbackPair) {
 		fmt.Fprintf(stderr, "%-8s %10.1f %10.3f %12.3f %10.3f %8d\n", r.Role, r.Mbps, r.CPU.Cores, r.CPU.CoresPerGbps, r.SetupSeconds, r.TCP.Retransmits)
 	}
 	fmt.Fprintf(stderr, "machine busy %.2f of %d cores during the client's window (softirq %.2f)\n", c.Node.BusyCores, c.Node.NumCPU, c.Node.SoftirqCores)
+	if k, tol, ok := loopbackKernel(c); ok {
+		fmt.Fprintf(stderr, "client + server over the client's window %.3f cores: kernel share %.3f cores (reading tolerance %.3f)\n",
+			c.CPU.Cores+c.Watched[watchServer].Cores, k, tol)
+	}
 	if s.Error == "" && c.Error == "" {
 		if s.TotalBytes == c.TotalBytes {
 			fmt.Fprintf(stderr, "bytes conserved: %d written = %d read\n", s.TotalBytes, c.TotalBytes)
@@ -226,4 +237,16 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// loopbackKernel returns the kernel share over the client's window (machine busy minus client
+// and server, all read at the client's window edges) and its reading tolerance; false when
+// one of them was not measured.
+func loopbackKernel(c *result.Record) (kernel, tol float64, ok bool) {
+	srv, ok := c.Watched[watchServer]
+	if !ok || c.Node.BusyCores <= 0 || slices.Contains(c.Unmeasured, result.UnmeasuredCPU) ||
+		slices.Contains(c.Unmeasured, result.UnmeasuredNode) || slices.Contains(c.Unmeasured, result.UnmeasuredWatched+watchServer) {
+		return 0, 0, false
+	}
+	return c.Node.BusyCores - c.CPU.Cores - srv.Cores, result.KernelTolerance(c.Seconds, c.Node.NumCPU, 0), true
 }

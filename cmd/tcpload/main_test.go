@@ -122,6 +122,9 @@ func TestConnectionRefusedExitsOneNamingTheAddress(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
 
+// The loopback tests measure: run them under the machine-wide lock
+// (flock /tmp/pathcost-measure.lock go test ./cmd/tcpload).
+
 func TestLoopbackJSON(t *testing.T) {
 	code, out, stderr := runTool(t, "loopback", "--conns", "10", "--duration", "1", "--warmup", "0.2", "--json", "-", "--quiet")
 	require.Equal(t, 0, code, stderr)
@@ -137,6 +140,59 @@ func TestLoopbackJSON(t *testing.T) {
 	assert.Positive(t, pair.Server.CPU.Cores)
 	assert.NotEqual(t, pair.Server.PID, pair.Client.PID, "two separate processes")
 	assert.Contains(t, stderr, "bytes conserved")
+	for _, r := range []*result.Record{pair.Server, pair.Client} {
+		assert.Empty(t, r.Unmeasured, "%s: %v", r.Role, r.Notes)
+		assert.Equal(t, result.PerGbpsOfMbps, r.PerGbpsOf)
+		assert.InDelta(t, r.CPU.Cores/(r.Mbps/1000), r.CPU.CoresPerGbps, 1e-9, "%s: cpu per Gbps of its own mbps", r.Role)
+		assert.InDelta(t, r.Node.BusyCores/(r.Mbps/1000), r.Node.CoresPerGbps, 1e-9)
+		started, err := time.Parse(time.RFC3339Nano, r.StartedAt)
+		require.NoError(t, err, "%s started_at", r.Role)
+		assert.Less(t, started.UnixNano(), r.WindowStartUnixNano, "%s: the session starts before its window", r.Role)
+		// the meter reads right after the engine's edges (later by a few ms when the loaded
+		// machine preempts it)
+		assert.InDelta(t, r.Seconds, float64(r.WindowEndUnixNano-r.WindowStartUnixNano)/1e9, 0.05, "%s: window edges", r.Role)
+		assert.Positive(t, r.TCP.MaxSRTTAtEndMicros)
+		assert.Zero(t, r.TCP.MaxRTTMicros, "max_rtt_us is not written any more")
+
+		// the session ran over lo: its figures are lo's, and carry the application bytes plus
+		// TCP/IP headers (64 kB segments on lo: about 0.1 %) and ACKs; bytes in socket buffers at
+		// the window's edges move a little either way
+		assert.Equal(t, "lo", r.Iface.Name, r.Role)
+		lo := r.Iface.Interfaces["lo"]
+		assert.Equal(t, lo.RxBytes, r.Iface.RxBytes)
+		assert.Equal(t, lo.TxBytes, r.Iface.TxBytes)
+		assert.Positive(t, r.Iface.RxMbps)
+		assert.InDelta(t, 1.01, float64(r.Iface.RxBytes)/float64(r.Bytes), 0.05, "%s: lo bytes %d vs application bytes %d", r.Role, r.Iface.RxBytes, r.Bytes)
+		assert.InDelta(t, 1.01, r.Iface.RxMbps/r.Mbps, 0.05, r.Role)
+	}
+}
+
+// TestLoopbackKernelShare runs the seed's session on loopback and checks that the processes'
+// CPU does not exceed the machine's busy cores by more than the reading tolerance: client and
+// server read at the client's window edges (the client watches the server), and the records'
+// own figures as the aggregation combines them.
+func TestLoopbackKernelShare(t *testing.T) {
+	code, out, stderr := runTool(t, "loopback", "--duration", "2", "--warmup", "0.5", "--json", "-", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	var pair struct{ Server, Client *result.Record }
+	require.NoError(t, json.Unmarshal([]byte(out), &pair), out)
+	c, s := pair.Client, pair.Server
+	require.Contains(t, c.Watched, "server")
+	procs := c.CPU.Cores + c.Watched["server"].Cores
+	tol := result.KernelTolerance(c.Seconds, c.Node.NumCPU, 0)
+	t.Logf("%.0f Mbps; over the client's window: machine busy %.3f of %d (softirq %.3f), client %.3f + server %.3f = %.3f: kernel share %.3f (tolerance %.3f)",
+		c.Mbps, c.Node.BusyCores, c.Node.NumCPU, c.Node.SoftirqCores, c.CPU.Cores, c.Watched["server"].Cores, procs, c.Node.BusyCores-procs, tol)
+	assert.LessOrEqual(t, procs, c.Node.BusyCores+tol, "client+server cores within the tolerance of the machine's busy cores")
+	assert.InDelta(t, s.CPU.Cores, c.Watched["server"].Cores, 0.05, "the server's own record, over its own window, agrees")
+
+	row := result.Aggregate("loopback", "", []result.Run{{Scenario: "loopback", Client: c, Server: s, SharedNode: true}})
+	require.Len(t, row.Runs, 1)
+	f := row.Runs[0]
+	require.NotNil(t, f.MachineBusyCores)
+	require.NotNil(t, f.KernelCores, "kernel share measured: %s", f.KernelUnmeasured)
+	t.Logf("aggregated: machine %.3f, client %.3f + server %.3f, kernel %.3f", *f.MachineBusyCores, *f.ClientCores, *f.ServerCores, *f.KernelCores)
+	assert.Empty(t, f.KernelUnmeasured)
+	assert.Equal(t, 1, row.KernelCores.N)
 }
 
 // startPair starts a server and a client writing records into dir.
@@ -218,14 +274,40 @@ func TestSignalWritesRecord(t *testing.T) {
 }
 
 func TestSample(t *testing.T) {
-	code, out, stderr := runTool(t, "sample", "--duration", "0.3", "--json", "-", "--watch", "self="+strconv.Itoa(os.Getpid()))
+	code, out, stderr := runTool(t, "sample", "--duration", "0.5", "--series-interval", "50ms", "--json", "-", "--watch", "self="+strconv.Itoa(os.Getpid()))
 	require.Equal(t, 0, code, stderr)
 	rec, err := result.Decode([]byte(out))
 	require.NoError(t, err)
 	assert.Equal(t, "sample", rec.Role)
-	assert.InDelta(t, 0.3, rec.Seconds, 0.2)
+	assert.InDelta(t, 0.5, rec.Seconds, 0.2)
 	assert.Positive(t, rec.Node.NumCPU)
 	assert.Contains(t, rec.Watched, "self")
+	assert.Zero(t, rec.Mbps, "a sampler moves no application bytes")
+	assert.Empty(t, rec.PerGbpsOf)
+	assert.Zero(t, rec.Node.CoresPerGbps)
+	assert.Equal(t, []string{"iface"}, rec.Unmeasured, "no --iface: no interface totals")
+	assert.NotEmpty(t, rec.StartedAt)
+
+	// the series covers the window: the node over the record's own window from the series is
+	// the record's node figure, within a reading unit per edge
+	require.GreaterOrEqual(t, len(rec.NodeSeries), 5, "about one sample per 50 ms over 0.5 s")
+	assert.LessOrEqual(t, rec.NodeSeries[0].TUnixNano, rec.WindowStartUnixNano)
+	assert.GreaterOrEqual(t, rec.NodeSeries[len(rec.NodeSeries)-1].TUnixNano, rec.WindowEndUnixNano)
+	n, err := result.NodeOver(rec.NodeSeries, rec.WindowStartUnixNano, rec.WindowEndUnixNano, rec.Node.NumCPU)
+	require.NoError(t, err)
+	assert.InDelta(t, rec.Node.BusyCores, n.BusyCores, float64(rec.Node.NumCPU)*0.1/rec.Seconds+0.1)
+
+	code, out, stderr = runTool(t, "sample", "--duration", "0.2", "--series-interval", "0", "--iface", "lo", "--json", "-")
+	require.Equal(t, 0, code, stderr)
+	rec, err = result.Decode([]byte(out))
+	require.NoError(t, err)
+	assert.Empty(t, rec.NodeSeries)
+	assert.Equal(t, "lo", rec.Iface.Name)
+	assert.Empty(t, rec.Unmeasured)
+
+	code, _, stderr = runTool(t, "sample", "--duration", "1", "--series-interval", "1ms")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--series-interval")
 }
 
 func TestReportAndCompare(t *testing.T) {

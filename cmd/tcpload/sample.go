@@ -16,16 +16,18 @@ import (
 const RoleSample = "sample"
 
 func runSample(ctx context.Context, args []string) int {
-	var jsonOut, label string
-	var dur, warm time.Duration = 10 * time.Second, 0
+	var jsonOut, label, iface string
+	var dur, warm, every time.Duration = 10 * time.Second, 0, 100 * time.Millisecond
 	watch := watchFlag{}
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fs.Var((*units.Duration)(&dur), "duration", "length of the measurement window")
 	fs.Var((*units.Duration)(&warm), "warmup", "wait this long before the window opens")
+	fs.Var((*units.Duration)(&every), "series-interval", "also record the machine's CPU counters every D over the window (node_series; 0 = off)")
 	fs.Var(watch, "watch", "NAME=PID: also measure that process's CPU (repeatable)")
+	fs.StringVar(&iface, "iface", "", "the interface whose figures are the record's iface totals (without it only the per-interface figures)")
 	fs.StringVar(&jsonOut, "json", "", "write the record as JSON to FILE (- = standard output)")
 	fs.StringVar(&label, "label", "", "free text stored in the record")
-	fs.Usage = usageFunc(fs, "sample [flags]", "Measures, over one window, the machine's CPU (user/sys/softirq/irq/steal), the interfaces\nand TCP counters of the network namespace it runs in, and watched processes: what a\nforwarding node (NodePort) costs. Writes a record with role \"sample\".")
+	fs.Usage = usageFunc(fs, "sample [flags]", "Measures, over one window, the machine's CPU (user/sys/softirq/irq/steal), the interfaces\nand TCP counters of the network namespace it runs in, and watched processes: what a\nforwarding node (NodePort) costs. It also records the machine's CPU counters every\n--series-interval (node_series), from which the figures over any window inside its own\n(a client's) are computed afterwards. Writes a record with role \"sample\".")
 	if err := parseFlags(fs, args); err != nil {
 		return exitCode(err)
 	}
@@ -35,7 +37,10 @@ func runSample(ctx context.Context, args []string) int {
 	if warm < 0 {
 		return exitCode(usageErr("sample: --warmup %s: must not be negative", warm))
 	}
-	rec, err := sample(ctx, dur, warm, watch)
+	if every != 0 && (every < usage.MinSeriesInterval || every > dur) {
+		return exitCode(usageErr("sample: --series-interval %s: want 0 (off) or %s..--duration", every, usage.MinSeriesInterval))
+	}
+	rec, err := sample(ctx, dur, warm, every, iface, watch)
 	rec.Label = label
 	printSample(rec)
 	if jsonOut != "" {
@@ -49,8 +54,9 @@ func runSample(ctx context.Context, args []string) int {
 	return 0
 }
 
-// sample measures one window; a cancelled ctx ends it early with the record's error set.
-func sample(ctx context.Context, dur, warm time.Duration, watch map[string]int) (*result.Record, error) {
+// sample measures one window, recording the node series every `every` (0: none) on its own
+// goroutine; a cancelled ctx ends it early with the record's error set.
+func sample(ctx context.Context, dur, warm, every time.Duration, iface string, watch map[string]int) (*result.Record, error) {
 	rec := &result.Record{Schema: result.Schema, Role: RoleSample, PID: os.Getpid(), Intervals: []result.Interval{}}
 	if h, err := os.Hostname(); err == nil {
 		rec.Host = h
@@ -61,12 +67,28 @@ func sample(ctx context.Context, dur, warm time.Duration, watch map[string]int) 
 		return rec, fmt.Errorf("sample: %s", rec.Error)
 	case <-time.After(warm):
 	}
-	s := usage.NewSampler(0, watch)
-	a, err := s.Take()
+	fsys, err := usage.Default()
 	if err != nil {
 		rec.Error = err.Error()
 		return rec, fmt.Errorf("sample: %w", err)
 	}
+	stopSeries := func() ([]result.NodeSample, error) { return nil, nil }
+	if every > 0 {
+		// the first sample is read now, before the window's first reading; the last one after
+		// the window's last
+		if stopSeries, err = fsys.StartNodeSeries(every); err != nil {
+			rec.Error = err.Error()
+			return rec, fmt.Errorf("sample: %w", err)
+		}
+	}
+	s := &usage.Sampler{Watch: watch, FS: fsys}
+	a, err := s.Take()
+	if err != nil {
+		stopSeries()
+		rec.Error = err.Error()
+		return rec, fmt.Errorf("sample: %w", err)
+	}
+	rec.StartedAt = a.At.UTC().Format(time.RFC3339Nano)
 	var stopErr error
 	select {
 	case <-ctx.Done():
@@ -74,31 +96,22 @@ func sample(ctx context.Context, dur, warm time.Duration, watch map[string]int) 
 	case <-time.After(dur):
 	}
 	b, err := s.Take()
+	var serr error
+	if rec.NodeSeries, serr = stopSeries(); serr != nil {
+		rec.Notes = append(rec.Notes, serr.Error())
+	}
 	if err != nil {
 		rec.Error = err.Error()
 		return rec, fmt.Errorf("sample: %w", err)
 	}
 	u := usage.Diff(a, b)
 	rec.Seconds = u.Seconds
-	rec.Node = u.Node
-	rec.Iface = u.Iface
-	rec.TCP = u.TCP
-	rec.Mbps = u.Iface.RxMbps
-	rec.Node.CoresPerGbps = result.CoresPerGbps(u.Node.BusyCores, u.Iface.RxMbps)
-	for name, c := range u.Watched {
-		if rec.Watched == nil {
-			rec.Watched = map[string]result.CPU{}
-		}
-		c.CoresPerGbps = result.CoresPerGbps(c.Cores, u.Iface.RxMbps)
-		rec.Watched[name] = c
+	why := ""
+	if iface == "" {
+		why = "no --iface given: see the per-interface figures"
 	}
-	for _, name := range u.Missing {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("watched process %q could not be sampled at both edges", name))
-	}
-	for _, part := range u.Unmeasured {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("%s counters could not be read at both edges: their figures are 0, not measured", part))
-	}
-	rec.Notes = append(rec.Notes, "mbps is the namespace's interface receive rate (a sampler moves no application bytes)")
+	u.Fill(rec, iface, why)
+	rec.Notes = append(rec.Notes, "a sampler moves no application bytes: mbps is 0, no cores_per_gbps are computed (per_gbps_of is empty), and cpu is the sampler's own")
 	if stopErr != nil {
 		rec.Error = stopErr.Error()
 	}
@@ -106,9 +119,11 @@ func sample(ctx context.Context, dur, warm time.Duration, watch map[string]int) 
 }
 
 func printSample(r *result.Record) {
-	fmt.Fprintf(stderr, "sample: %.2f s; machine busy %.2f of %d cores (user %.2f, sys %.2f, softirq %.2f, steal %.2f), idle %.1f%%\n",
-		r.Seconds, r.Node.BusyCores, r.Node.NumCPU, r.Node.UserCores, r.Node.SysCores, r.Node.SoftirqCores, r.Node.StealCores, r.Node.IdlePct)
-	fmt.Fprintf(stderr, "sample: interfaces rx %.1f Mbps tx %.1f Mbps\n", r.Iface.RxMbps, r.Iface.TxMbps)
+	fmt.Fprintf(stderr, "sample: %.2f s; machine busy %.2f of %d cores (user %.2f, sys %.2f, softirq %.2f, steal %.2f), idle %.1f%%; %d series samples\n",
+		r.Seconds, r.Node.BusyCores, r.Node.NumCPU, r.Node.UserCores, r.Node.SysCores, r.Node.SoftirqCores, r.Node.StealCores, r.Node.IdlePct, len(r.NodeSeries))
+	if r.Iface.Name != "" {
+		fmt.Fprintf(stderr, "sample: %s rx %.1f Mbps tx %.1f Mbps\n", r.Iface.Name, r.Iface.RxMbps, r.Iface.TxMbps)
+	}
 	for name, c := range r.Watched {
 		fmt.Fprintf(stderr, "sample: watched %s %.3f cores\n", name, c.Cores)
 	}

@@ -60,14 +60,19 @@ type RunFigures struct {
 	ClientNodeBusy     *float64 `json:"client_node_busy_cores,omitempty"`
 	ServerNodeBusy     *float64 `json:"server_node_busy_cores,omitempty"`
 	ForwarderNodeBusy  *float64 `json:"forwarder_node_busy_cores,omitempty"`
-	MachineBusyCores   *float64 `json:"machine_busy_cores,omitempty"`
+	// ForwarderUnmeasured says why a forwarding node's figures are missing ("" when measured or
+	// when the path has none).
+	ForwarderUnmeasured string   `json:"forwarder_unmeasured,omitempty"`
+	MachineBusyCores    *float64 `json:"machine_busy_cores,omitempty"`
 	// MachineCores is the number of cores MachineBusyCores is out of (0: unknown).
 	MachineCores int      `json:"machine_cores,omitempty"`
 	KernelCores  *float64 `json:"kernel_cores,omitempty"`
 	TotalCores   *float64 `json:"total_cores,omitempty"`
-	// KernelClamped is true when the measured processes used more than the machine busy cores
-	// (sampling noise), so KernelCores was set to 0.
-	KernelClamped       bool     `json:"kernel_clamped,omitempty"`
+	// KernelUnmeasured says why the kernel share (and so the total) could not be measured: the
+	// processes' or the machine's CPU was not read, or the processes exceeded the machine by
+	// more than the reading tolerance (KernelTolerance). Within the tolerance of zero the share
+	// may be slightly negative: it is not clamped.
+	KernelUnmeasured    string   `json:"kernel_unmeasured,omitempty"`
 	ClientCoresPerGbps  *float64 `json:"client_cores_per_gbps,omitempty"`
 	ServerCoresPerGbps  *float64 `json:"server_cores_per_gbps,omitempty"`
 	SidecarCoresPerGbps *float64 `json:"sidecar_cores_per_gbps,omitempty"`
@@ -141,9 +146,10 @@ type Row struct {
 	// the records' node figures (they measured the same kernel), otherwise client node + server
 	// node + forwarding node.
 	MachineBusyCores Stat `json:"machine_busy_cores"`
-	// KernelCores is MachineBusyCores minus the measured processes and sidecars (clamped at 0):
-	// what the kernel(s) spend on the path (softirq, forwarding, iptables) plus anything else
-	// running on the machines.
+	// KernelCores is MachineBusyCores minus the measured processes and sidecars: what the
+	// kernel(s) spend on the path outside the processes' own context (softirq on other CPUs,
+	// ksoftirqd, forwarding, iptables) plus anything else running on the machines. Not
+	// clamped: runs where it could not be measured (RunFigures.KernelUnmeasured) are left out.
 	KernelCores Stat `json:"kernel_cores"`
 
 	// Cores per Gbps of the cost runs' client application throughput ("service demand").
@@ -152,7 +158,7 @@ type Row struct {
 	SidecarCoresPerGbps *Stat `json:"sidecar_cores_per_gbps,omitempty"` // both sidecars summed
 	KernelCoresPerGbps  Stat  `json:"kernel_cores_per_gbps"`
 	// TotalCoresPerGbps is (client + server + sidecars + kernel) per Gbps, i.e. the whole
-	// path's cost (equal to machine busy per Gbps unless the kernel share was clamped).
+	// path's cost (machine busy per Gbps; left out where the kernel share was not measured).
 	TotalCoresPerGbps Stat `json:"total_cores_per_gbps"`
 
 	// VsBaseline compares this row with the baseline row of the same run (nil until
@@ -201,7 +207,7 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	row := Row{Scenario: scenario, Title: title}
 	var notes noteSet
 	var figs []RunFigures
-	shared, clamped, noBusy := 0, 0, 0
+	shared, noKernel, noBusy := 0, 0, 0
 	for _, r := range runs {
 		if reason := unusable(r); reason != "" {
 			row.Dropped++
@@ -215,8 +221,12 @@ func Aggregate(scenario, title string, runs []Run) Row {
 		}
 		if modeMatches(f.Mode, ModeCost) {
 			row.CostRuns++
-			if f.KernelClamped {
-				clamped++
+			if f.ForwarderUnmeasured != "" {
+				notes.add(fmt.Sprintf("%s: %s", runName(r.Mode, r.Repeat), f.ForwarderUnmeasured))
+			}
+			if f.MachineBusyCores != nil && f.KernelUnmeasured != "" {
+				noKernel++
+				notes.add(fmt.Sprintf("%s: kernel share not measured: %s", runName(r.Mode, r.Repeat), f.KernelUnmeasured))
 			}
 			if f.MachineBusyCores == nil {
 				noBusy++
@@ -251,8 +261,8 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	if shared > 0 && shared < len(figs) {
 		notes.add(fmt.Sprintf("machine sharing differs between runs (%d of %d on one machine)", shared, len(figs)))
 	}
-	if clamped > 0 {
-		notes.add(fmt.Sprintf("kernel share clamped to 0 in %d of %d cost runs: measured processes exceeded machine busy cores (sampling noise)", clamped, row.CostRuns))
+	if noKernel > 0 {
+		notes.add(fmt.Sprintf("kernel share not measured in %d of %d cost runs", noKernel, row.CostRuns))
 	}
 	if noBusy > 0 {
 		notes.add(fmt.Sprintf("machine busy cores not measured in %d of %d cost runs; kernel share and total cost not measured there", noBusy, row.CostRuns))
@@ -314,16 +324,6 @@ func unusable(r Run) string {
 	return ""
 }
 
-// Parts of a record that Record.Unmeasured can name.
-const (
-	PartCPU   = "cpu"
-	PartNode  = "node"
-	PartIface = "iface"
-	PartTCP   = "tcp"
-	// PartWatchedPrefix + NAME: the watched process NAME.
-	PartWatchedPrefix = "watched."
-)
-
 // Measured reports whether the record measured part (see Unmeasured). A nil record measured
 // nothing.
 func (r *Record) Measured(part string) bool {
@@ -347,14 +347,14 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	f.ClientMbps = clean(c.Mbps)
 	f.ServerMbps = clean(s.Mbps)
 	if serverSends(c, s) {
-		f.ServerIfaceMbps = measuredPtr(s, PartIface, s.Iface.TxMbps)
-		f.ClientIfaceMbps = measuredPtr(c, PartIface, c.Iface.RxMbps)
+		f.ServerIfaceMbps = measuredPtr(s, UnmeasuredIface, s.Iface.TxMbps)
+		f.ClientIfaceMbps = measuredPtr(c, UnmeasuredIface, c.Iface.RxMbps)
 	} else {
-		f.ServerIfaceMbps = measuredPtr(s, PartIface, s.Iface.RxMbps)
-		f.ClientIfaceMbps = measuredPtr(c, PartIface, c.Iface.TxMbps)
+		f.ServerIfaceMbps = measuredPtr(s, UnmeasuredIface, s.Iface.RxMbps)
+		f.ClientIfaceMbps = measuredPtr(c, UnmeasuredIface, c.Iface.TxMbps)
 	}
-	f.ClientCores = measuredPtr(c, PartCPU, c.CPU.Cores)
-	f.ServerCores = measuredPtr(s, PartCPU, s.CPU.Cores)
+	f.ClientCores = measuredPtr(c, UnmeasuredCPU, c.CPU.Cores)
+	f.ServerCores = measuredPtr(s, UnmeasuredCPU, s.CPU.Cores)
 	// every process on the path must be measured for the kernel share (machine minus them)
 	allProcs := f.ClientCores != nil && f.ServerCores != nil
 	var sidecars float64
@@ -365,7 +365,7 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}{{c, &f.SidecarClientCores}, {s, &f.SidecarServerCores}} {
 		cpu, ok := side.rec.Watched[WatchSidecar]
 		switch {
-		case !side.rec.Measured(PartWatchedPrefix + WatchSidecar):
+		case !side.rec.Measured(UnmeasuredWatched + WatchSidecar):
 			sidecarSeen, sidecarsMeasured, allProcs = true, false, false
 		case ok:
 			v := clean(cpu.Cores)
@@ -376,7 +376,8 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}
 	f.ClientNodeBusy = nodeBusy(c)
 	f.ServerNodeBusy = nodeBusy(s)
-	fwd, fwdOK := forwarderNode(r)
+	fwd, fwdOK, fwdWhy := forwarderNode(r)
+	f.ForwarderUnmeasured = fwdWhy
 	if fwdOK {
 		f.ForwarderNodeBusy = ptr(clean(fwd.BusyCores))
 	}
@@ -402,12 +403,12 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}
 	if machine > 0 && allProcs {
 		measured := *f.ClientCores + *f.ServerCores + sidecars
-		f.KernelCores = ptr(machine - measured)
-		if *f.KernelCores < 0 {
-			f.KernelCores = ptr(0)
-			f.KernelClamped = true
+		k, why := kernelShare(c, s, machine, measured)
+		if why == "" {
+			f.KernelCores = ptr(k)
+			f.TotalCores = ptr(measured + k)
 		}
-		f.TotalCores = ptr(measured + *f.KernelCores)
+		f.KernelUnmeasured = why
 	}
 	perGbps := func(cores *float64) *float64 {
 		if cores == nil || f.ClientMbps <= 0 {
@@ -422,7 +423,7 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}
 	f.KernelCoresPerGbps = perGbps(f.KernelCores)
 	f.TotalCoresPerGbps = perGbps(f.TotalCores)
-	if c.Measured(PartTCP) && s.Measured(PartTCP) {
+	if c.Measured(UnmeasuredTCP) && s.Measured(UnmeasuredTCP) {
 		f.Retransmits = ptr(float64(c.TCP.Retransmits) + float64(s.TCP.Retransmits))
 	}
 	f.SetupSeconds = math.Max(clean(c.SetupSeconds), clean(s.SetupSeconds))
@@ -440,7 +441,7 @@ func measuredPtr(rec *Record, part string, v float64) *float64 {
 // nodeBusy returns the record's node busy cores, nil when not measured (named unmeasured, or 0:
 // a machine running tcpload is never idle, so 0 is what records without a node reading held).
 func nodeBusy(rec *Record) *float64 {
-	if !rec.Measured(PartNode) || !(clean(rec.Node.BusyCores) > 0) {
+	if !rec.Measured(UnmeasuredNode) || !(clean(rec.Node.BusyCores) > 0) {
 		return nil
 	}
 	return ptr(rec.Node.BusyCores)

@@ -107,11 +107,14 @@ func TestAggregateBadInput(t *testing.T) {
 	assert.Contains(t, joined, "repeat 0 dropped: no client and no server record")
 	assert.Contains(t, joined, "repeat 4 dropped: no server record")
 	assert.Contains(t, joined, "repeat 1 dropped: client: connect: refused")
-	assert.Contains(t, joined, "kernel share clamped to 0 in 1 of 2 cost runs")
+	assert.Contains(t, joined, "repeat 3: kernel share not measured: measured processes (1.100 cores) exceed machine busy (0.400 cores)")
+	assert.Contains(t, joined, "kernel share not measured in 1 of 2 cost runs")
 	assert.Contains(t, joined, "machine busy cores not measured in 1 of 2 cost runs")
-	// the zero-Mbps run gives no cores/Gbps: only the good run counts there
-	assert.Equal(t, 1, row.TotalCoresPerGbps.N)
-	assert.InDelta(t, 1.1, row.TotalCoresPerGbps.Median, 1e-9)
+	// the zero-Mbps run gives no cores/Gbps, the good run's kernel share is not measured (its
+	// processes exceed its machine): no total cost at all, never 0
+	assert.Zero(t, row.TotalCoresPerGbps.N)
+	assert.Zero(t, row.KernelCores.N)
+	assert.Equal(t, 2, row.ClientCoresPerGbps.N+row.ServerCoresPerGbps.N)
 
 	var buf bytes.Buffer
 	s := Summary{Rows: []Row{row, Aggregate("empty", "", nil)}}

@@ -76,8 +76,8 @@ func TestAggregateRunError(t *testing.T) {
 func TestAggregateUnmeasured(t *testing.T) {
 	r := modeRun("gr+istio", ModeCost, runSpec{clientMbps: 1000, serverMbps: 1000, clientCores: 0.1, serverCores: 0.1,
 		clientBusy: 1, serverBusy: 1, shared: true, sidecarC: 0.2, sidecarS: 0.2, retrans: 3})
-	r.Client.Unmeasured = []string{PartIface, PartWatchedPrefix + WatchSidecar}
-	r.Server.Unmeasured = []string{PartTCP}
+	r.Client.Unmeasured = []string{UnmeasuredIface, UnmeasuredWatched + WatchSidecar}
+	r.Server.Unmeasured = []string{UnmeasuredTCP}
 	row := Aggregate("gr+istio", "", []Run{r})
 	require.Len(t, row.Runs, 1)
 	assert.Nil(t, row.Runs[0].ClientIfaceMbps, "iface not measured on the client")
@@ -90,7 +90,7 @@ func TestAggregateUnmeasured(t *testing.T) {
 	assert.Equal(t, 0, row.TotalCoresPerGbps.N)
 	assert.Equal(t, 1, row.MachineBusyCores.N)
 
-	r.Client.Unmeasured, r.Server.Unmeasured = []string{PartCPU}, []string{PartNode}
+	r.Client.Unmeasured, r.Server.Unmeasured = []string{UnmeasuredCPU}, []string{UnmeasuredNode}
 	row = Aggregate("gr+istio", "", []Run{r})
 	assert.Equal(t, 0, row.ClientCores.N)
 	assert.Equal(t, 0, row.ClientCoresPerGbps.N)

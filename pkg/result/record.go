@@ -54,6 +54,28 @@ type Record struct {
 	// (e.g. "sidecar" -> the proxy beside this process), keyed by the name given with --watch.
 	Watched map[string]CPU `json:"watched,omitempty"`
 
+	// PerGbpsOf names the bandwidth every cores_per_gbps of this record (cpu, node, watched)
+	// divides by: PerGbpsOfMbps, this record's own application Mbps. Empty when the record has
+	// no application bandwidth (a `tcpload sample` record): its cores_per_gbps are then 0 and
+	// mean nothing.
+	PerGbpsOf string `json:"per_gbps_of,omitempty"`
+	// WindowStartUnixNano and WindowEndUnixNano are the measurement window's edges as the
+	// meter read them (wall clock, Unix nanoseconds, taken just before the node's /proc/stat
+	// reading at each edge): NodeOver computes a forwarding node's figures over exactly this
+	// window from that node's NodeSeries.
+	WindowStartUnixNano int64 `json:"window_start_unix_ns,omitempty"`
+	WindowEndUnixNano   int64 `json:"window_end_unix_ns,omitempty"`
+	// NodeSeries is the machine's cumulative CPU time sampled at a fixed interval over the whole
+	// run of a `tcpload sample` (--series-interval); Node.NumCPU gives the number of CPUs.
+	NodeSeries []NodeSample `json:"node_series,omitempty"`
+	// Unmeasured lists the figures that could not be measured (UnmeasuredCPU, UnmeasuredNode,
+	// UnmeasuredIface, UnmeasuredTCP, UnmeasuredWatched+NAME), the reason being in Notes: their
+	// fields hold 0 and must be read as missing, never as 0.
+	Unmeasured []string `json:"unmeasured,omitempty"`
+
+	// StartedAt is when this process started its session (RFC 3339 with nanoseconds): the
+	// client's first connection attempt, the server's first accepted connection, the start of
+	// a sampler's window.
 	StartedAt string   `json:"started_at,omitempty"`
 	Host      string   `json:"host,omitempty"`
 	PID       int      `json:"pid,omitempty"`
@@ -61,14 +83,24 @@ type Record struct {
 
 	// Error is set only when the run failed; the rest of the record holds what was measured.
 	Error string `json:"error,omitempty"`
-
-	// Unmeasured lists the parts of the record that could not be measured ("cpu", "node",
-	// "iface", "tcp", "watched.NAME"): their figures are absent, never 0.
-	Unmeasured []string `json:"unmeasured,omitempty"`
 }
 
+// PerGbpsOfMbps is Record.PerGbpsOf when cores_per_gbps divide by the record's own
+// application Mbps (its "mbps" field).
+const PerGbpsOfMbps = "mbps"
+
+// Names in Record.Unmeasured.
+const (
+	UnmeasuredCPU   = "cpu"   // this process's CPU (cpu)
+	UnmeasuredNode  = "node"  // the machine's CPU (node)
+	UnmeasuredIface = "iface" // the session's interface (iface's totals and name)
+	UnmeasuredTCP   = "tcp"   // the namespace's TCP counters (tcp.ns_*)
+	// UnmeasuredWatched is followed by the watched name: "watched.sidecar".
+	UnmeasuredWatched = "watched."
+)
+
 // CPU is the CPU used by one process (all threads) or one container over the window, in cores
-// (CPU-seconds per second).
+// (CPU-seconds per second). CoresPerGbps divides Cores by the bandwidth Record.PerGbpsOf names.
 type CPU struct {
 	Cores        float64 `json:"cores"`
 	UserCores    float64 `json:"user_cores"`
@@ -76,7 +108,9 @@ type CPU struct {
 	CoresPerGbps float64 `json:"cores_per_gbps"`
 }
 
-// Node is the CPU of the whole machine (or node) over the window, from /proc/stat.
+// Node is the CPU of the whole machine (or node) over the window, from /proc/stat (see
+// NodeBetween for what each figure is). CoresPerGbps divides BusyCores by the bandwidth
+// Record.PerGbpsOf names.
 type Node struct {
 	NumCPU       int     `json:"num_cpu"`
 	BusyCores    float64 `json:"busy_cores"`
@@ -91,9 +125,13 @@ type Node struct {
 }
 
 // Iface holds interface counters of the process's network namespace over the window
-// (/proc/net/dev, what `sar -n DEV` shows): per interface and summed over non-loopback
-// interfaces (or loopback alone when it is the only one carrying traffic).
+// (/proc/net/dev, what `sar -n DEV` shows). The totals (rx/tx bytes and Mbps) are those of
+// the interface named Name: the one that carried the session, holding the session
+// connection's local address (lo for loopback). Interfaces holds every interface.
 type Iface struct {
+	// Name is the interface the totals are of; empty (and "iface" in Record.Unmeasured) when
+	// it could not be found.
+	Name       string                `json:"name,omitempty"`
 	RxBytes    uint64                `json:"rx_bytes"`
 	TxBytes    uint64                `json:"tx_bytes"`
 	RxMbps     float64               `json:"rx_mbps"`
@@ -111,16 +149,26 @@ type IfaceCount struct {
 	TxMbps    float64 `json:"tx_mbps"`
 }
 
-// TCP holds TCP counters. Retransmits is the sum of TCP_INFO total_retrans over this process's
-// sockets at the end of the run; the Ns* fields are the namespace-wide /proc/net/snmp deltas
-// over the window.
+// TCP holds TCP counters.
 type TCP struct {
-	Retransmits   uint64 `json:"retransmits"`
+	// Retransmits is the sum of TCP_INFO total_retrans over this process's sockets, each read
+	// when it ended: the whole session (set-up and warm-up included), NOT the window. The
+	// window's retransmissions are NsRetransSegs (namespace-wide).
+	Retransmits uint64 `json:"retransmits"`
+	// NsOutSegs, NsInSegs and NsRetransSegs are the namespace-wide /proc/net/snmp deltas over
+	// the window (every socket of the namespace, not only this process's).
 	NsOutSegs     uint64 `json:"ns_out_segs"`
 	NsInSegs      uint64 `json:"ns_in_segs"`
 	NsRetransSegs uint64 `json:"ns_retrans_segs"`
-	MinRTTMicros  uint32 `json:"min_rtt_us,omitempty"`
-	MaxRTTMicros  uint32 `json:"max_rtt_us,omitempty"`
+	// MinRTTMicros is the smallest TCP_INFO min_rtt over the sockets: the lowest RTT any of
+	// them measured during the session.
+	MinRTTMicros uint32 `json:"min_rtt_us,omitempty"`
+	// MaxRTTMicros is no longer written (it was the largest smoothed RTT at the sockets' end,
+	// not a maximum): see MaxSRTTAtEndMicros. Kept to read older records.
+	MaxRTTMicros uint32 `json:"max_rtt_us,omitempty"`
+	// MaxSRTTAtEndMicros is the largest smoothed RTT (TCP_INFO rtt) among the sockets, each
+	// read when it ended: not the largest RTT seen during the session.
+	MaxSRTTAtEndMicros uint32 `json:"max_srtt_at_end_us,omitempty"`
 }
 
 // PerConn describes fairness: bytes moved in the window by the slowest and fastest connection.

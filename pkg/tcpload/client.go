@@ -120,6 +120,7 @@ func retryable(err error) bool {
 func (e *engine) connectAll(ap netip.AddrPort) error {
 	sa, family := sockaddr(ap)
 	e.setupFrom = time.Now()
+	e.res.Started = e.setupFrom
 	deadline := e.setupFrom.Add(e.cfg.SetupTimeout)
 	index := make(map[int]int, e.cfg.Conns) // fd -> connection index, for the header
 	pending := make([]int, 0, e.cfg.Conns)

@@ -41,6 +41,9 @@ type Result struct {
 	Interrupted bool
 	// Err is set when the session failed; the other fields hold what was measured until then.
 	Err error
+	// Started is when the session started: the client's first connection attempt, the
+	// server's first accepted connection (zero when it never started).
+	Started time.Time
 }
 
 // Mbps is the window's application throughput.

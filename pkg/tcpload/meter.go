@@ -2,7 +2,9 @@ package tcpload
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/pathcost/pathcost/pkg/result"
@@ -45,13 +47,16 @@ func (m *Meter) WindowStart(at time.Time) {
 	m.last, m.lastAt, m.started = m.start.Proc, m.start.At, true
 }
 
-// IntervalEnd implements Probe: the cores this process used since the previous edge.
+// IntervalEnd implements Probe: the cores this process used since the previous edge. When
+// this process's CPU cannot be read it returns 0 and the record's notes say that interval's
+// cores were not measured.
 func (m *Meter) IntervalEnd(at time.Time) float64 {
+	now := time.Now()
 	p, err := m.sampler.FS.ReadProc(0)
 	if err != nil {
+		m.errs = append(m.errs, fmt.Sprintf("the interval ending %s: its cores (0) are not measured: %v", at.UTC().Format(time.RFC3339Nano), err))
 		return 0
 	}
-	now := time.Now()
 	c := usage.ProcCPU(m.last, p, now.Sub(m.lastAt).Seconds())
 	m.last, m.lastAt = p, now
 	return c.Cores
@@ -72,6 +77,9 @@ func (m *Meter) Usage() (usage.Usage, bool) {
 }
 
 // NewRecord turns a session's Result and (optionally) its Meter into the v1 result record.
+// Every cores_per_gbps divides by this side's application Mbps (per_gbps_of "mbps"); the
+// interface figures are those of the interface holding the session's local address; what
+// could not be measured is listed in the record's Unmeasured, never left to read as 0.
 func NewRecord(r *Result, m *Meter) *result.Record {
 	rec := &result.Record{
 		Schema:       result.Schema,
@@ -86,9 +94,13 @@ func NewRecord(r *Result, m *Meter) *result.Record {
 		Conns:        r.Conns,
 		BufferBytes:  r.Buffer,
 		SetupSeconds: r.SetupSeconds,
-		TCP:          result.TCP{Retransmits: r.Retransmits, MinRTTMicros: r.MinRTT, MaxRTTMicros: r.MaxRTT},
+		TCP:          result.TCP{Retransmits: r.Retransmits, MinRTTMicros: r.MinRTT, MaxSRTTAtEndMicros: r.MaxRTT},
 		Intervals:    make([]result.Interval, 0, len(r.Intervals)),
 		PID:          os.Getpid(),
+		PerGbpsOf:    result.PerGbpsOfMbps,
+	}
+	if !r.Started.IsZero() {
+		rec.StartedAt = r.Started.UTC().Format(time.RFC3339Nano)
 	}
 	if h, err := os.Hostname(); err == nil {
 		rec.Host = h
@@ -108,30 +120,27 @@ func NewRecord(r *Result, m *Meter) *result.Record {
 	}
 	if m != nil {
 		if u, ok := m.Usage(); ok {
-			rec.CPU = u.CPU
-			rec.CPU.CoresPerGbps = result.CoresPerGbps(u.CPU.Cores, rec.Mbps)
-			rec.Node = u.Node
-			rec.Node.CoresPerGbps = result.CoresPerGbps(u.Node.BusyCores, rec.Mbps)
-			rec.Iface = u.Iface
-			rec.TCP.NsInSegs, rec.TCP.NsOutSegs, rec.TCP.NsRetransSegs = u.TCP.NsInSegs, u.TCP.NsOutSegs, u.TCP.NsRetransSegs
-			for name, c := range u.Watched {
-				if rec.Watched == nil {
-					rec.Watched = map[string]result.CPU{}
-				}
-				c.CoresPerGbps = result.CoresPerGbps(c.Cores, rec.Mbps)
-				rec.Watched[name] = c
+			iface, err := usage.InterfaceOfAddr(r.Local)
+			why := ""
+			if err != nil {
+				why = err.Error()
 			}
-			for _, name := range u.Missing {
-				rec.Notes = append(rec.Notes, fmt.Sprintf("watched process %q could not be sampled at both window edges", name))
-			}
-			for _, part := range u.Unmeasured {
-				rec.Notes = append(rec.Notes, fmt.Sprintf("%s counters could not be read at both window edges: their figures are 0, not measured", part))
-			}
+			u.Fill(rec, iface, why)
 		} else {
-			rec.Notes = append(rec.Notes, "no CPU or interface figures: the measurement window never opened")
+			why := "the measurement window never opened"
+			for _, fig := range []string{result.UnmeasuredCPU, result.UnmeasuredNode, result.UnmeasuredIface, result.UnmeasuredTCP} {
+				usage.Unmeasured(rec, fig, fmt.Sprintf("no %s figures: %s", fig, why))
+			}
+			for _, name := range slices.Sorted(maps.Keys(m.sampler.Watch)) {
+				usage.Unmeasured(rec, result.UnmeasuredWatched+name, fmt.Sprintf("watched %q not measured: %s", name, why))
+			}
 		}
 		for _, e := range m.errs {
 			rec.Notes = append(rec.Notes, "sampling: "+e)
+		}
+	} else {
+		for _, fig := range []string{result.UnmeasuredCPU, result.UnmeasuredNode, result.UnmeasuredIface, result.UnmeasuredTCP} {
+			usage.Unmeasured(rec, fig, fmt.Sprintf("no %s figures: the session ran without a meter", fig))
 		}
 	}
 	if r.Sending && (r.Pace != Pace{}) {

@@ -189,6 +189,7 @@ func (e *engine) acceptAll() error {
 				}
 				if e.setupFrom.IsZero() && len(e.fds) > 0 {
 					e.setupFrom = time.Now()
+					e.res.Started = e.setupFrom
 					deadline = e.setupFrom.Add(e.cfg.SetupTimeout)
 				}
 			default:

@@ -45,16 +45,58 @@ func rate(amount, seconds float64) float64 {
 func mbps(bytes uint64, seconds float64) float64 { return rate(float64(bytes)*8/1e6, seconds) }
 
 // ProcCPU returns a process's CPU use between readings a and b, seconds apart, in cores.
+// Cores comes from the threads' nanosecond schedstat times (Tasks) when both readings have
+// them and no thread of a exited before b (a new thread counts from zero); otherwise from
+// utime+stime, in 10 ms units. UserCores and SysCores split Cores in the proportion of the
+// utime and stime deltas (both 0 when the process got less than one 10 ms unit).
 // CoresPerGbps is left 0 (fill it with result.CoresPerGbps). It returns zeros when seconds is
 // not positive, when a and b are of different processes (Start differs), and for any counter
 // that went backwards.
 func ProcCPU(a, b ProcTimes, seconds float64) result.CPU {
+	c, _ := procCPU(a, b, seconds)
+	return c
+}
+
+// procCPU is ProcCPU, also telling whether Cores came from the nanosecond thread times.
+func procCPU(a, b ProcTimes, seconds float64) (result.CPU, bool) {
 	if !validSeconds(seconds) || (a.Start != 0 && b.Start != 0 && a.Start != b.Start) {
-		return result.CPU{}
+		return result.CPU{}, false
 	}
 	user := rate(dsec(a.User, b.User), seconds)
 	sys := rate(dsec(a.System, b.System), seconds)
-	return result.CPU{Cores: user + sys, UserCores: user, SysCores: sys}
+	run, precise := taskSeconds(a.Tasks, b.Tasks)
+	if !precise {
+		return result.CPU{Cores: user + sys, UserCores: user, SysCores: sys}, false
+	}
+	c := result.CPU{Cores: rate(run, seconds)}
+	if ticks := user + sys; ticks > 0 {
+		c.UserCores = c.Cores * user / ticks
+		c.SysCores = c.Cores - c.UserCores
+	}
+	return c, true
+}
+
+// taskSeconds returns the CPU seconds the threads used between readings a and b, and false
+// when that cannot be told from them: either is nil, a thread of a is gone from b (its time
+// since a is lost), or a thread's time went backwards.
+func taskSeconds(a, b map[int]uint64) (float64, bool) {
+	if a == nil || b == nil {
+		return 0, false
+	}
+	for tid := range a {
+		if _, ok := b[tid]; !ok {
+			return 0, false
+		}
+	}
+	var ns uint64
+	for tid, nb := range b {
+		na := a[tid]
+		if nb < na {
+			return 0, false
+		}
+		ns += nb - na
+	}
+	return float64(ns) / 1e9, true
 }
 
 // CgroupCPU returns a cgroup's CPU use, in cores, between two ReadCgroupCPU readings a and b
@@ -63,51 +105,28 @@ func CgroupCPU(a, b, seconds float64) result.CPU {
 	return result.CPU{Cores: rate(dsec(a, b), seconds)}
 }
 
-// NodeCPU returns the machine's CPU use between readings a and b, seconds apart. BusyCores is
-// the time this machine's own work used (user, nice, system, irq, softirq) per second: steal,
-// time the hypervisor gave to others, is reported apart (StealCores), not as busy;
-// UserCores includes nice; IdlePct is 100*(idle+iowait)/(all time). CoresPerGbps is left 0.
-// Counters that went backwards count as 0; seconds <= 0 gives zeros (NumCPU is still set).
+// NodeCPU returns the machine's CPU use between readings a and b, seconds apart: see
+// result.NodeBetween for what each figure is (BusyCores from the idle clocks, the split from
+// the tick-sampled columns). CoresPerGbps is left 0; NumCPU is b's.
 func NodeCPU(a, b NodeTimes, seconds float64) result.Node {
-	n := result.Node{NumCPU: b.NumCPU}
-	if !validSeconds(seconds) {
-		return n
-	}
-	user := dsec(a.User, b.User) + dsec(a.Nice, b.Nice)
-	sys := dsec(a.System, b.System)
-	irq := dsec(a.IRQ, b.IRQ)
-	softirq := dsec(a.SoftIRQ, b.SoftIRQ)
-	steal := dsec(a.Steal, b.Steal)
-	idle := dsec(a.Idle, b.Idle)
-	iowait := dsec(a.IOWait, b.IOWait)
-	busy := user + sys + irq + softirq
-	total := busy + steal + idle + iowait
+	return result.NodeBetween(a.Sample(0), b.Sample(0), seconds, b.NumCPU)
+}
 
-	n.BusyCores = rate(busy, seconds)
-	n.UserCores = rate(user, seconds)
-	n.SysCores = rate(sys, seconds)
-	n.SoftirqCores = rate(softirq, seconds)
-	n.IRQCores = rate(irq, seconds)
-	n.StealCores = rate(steal, seconds)
-	n.IOWaitCores = rate(iowait, seconds)
-	if total > 0 {
-		n.IdlePct = 100 * (idle + iowait) / total
-	}
-	return n
+// Sample turns a reading into a result.NodeSample taken at unixNano.
+func (t NodeTimes) Sample(unixNano int64) result.NodeSample {
+	return result.NodeSample{TUnixNano: unixNano, User: t.User, Nice: t.Nice, System: t.System, Idle: t.Idle,
+		IOWait: t.IOWait, IRQ: t.IRQ, SoftIRQ: t.SoftIRQ, Steal: t.Steal}
 }
 
 // Loopback is the name of the loopback interface.
 const Loopback = "lo"
 
-// IfaceDelta returns the interface traffic between readings a and b, seconds apart: every
-// interface present in b (one absent from a counts from zero: it appeared during the window),
-// and totals summed over the non-loopback interfaces, or loopback's alone when no other
-// interface moved a byte (a loopback run). Interfaces that are bridged or stacked (bridge and
-// its ports, ifb) are summed as they are, as sar would show them. Byte and packet counts are
-// kept when seconds <= 0; rates are then 0.
+// IfaceDelta returns the traffic of every interface between readings a and b, seconds apart:
+// every interface present in b (one absent from a counts from zero: it appeared during the
+// window). The totals are left zero: Select picks the interface they are of. Byte and packet
+// counts are kept when seconds <= 0; rates are then 0.
 func IfaceDelta(a, b map[string]DevCounters, seconds float64) result.Iface {
 	out := result.Iface{Interfaces: make(map[string]result.IfaceCount, len(b))}
-	var rx, tx uint64
 	for name, cb := range b {
 		ca := a[name]
 		c := result.IfaceCount{
@@ -119,18 +138,20 @@ func IfaceDelta(a, b map[string]DevCounters, seconds float64) result.Iface {
 		c.RxMbps = mbps(c.RxBytes, seconds)
 		c.TxMbps = mbps(c.TxBytes, seconds)
 		out.Interfaces[name] = c
-		if name != Loopback {
-			rx += c.RxBytes
-			tx += c.TxBytes
-		}
 	}
-	if rx == 0 && tx == 0 {
-		lo := out.Interfaces[Loopback]
-		rx, tx = lo.RxBytes, lo.TxBytes
-	}
-	out.RxBytes, out.TxBytes = rx, tx
-	out.RxMbps, out.TxMbps = mbps(rx, seconds), mbps(tx, seconds)
 	return out
+}
+
+// SelectIface sets i's name and totals to those of the interface name; false (and i's
+// totals left alone) when i has no such interface.
+func SelectIface(i *result.Iface, name string) bool {
+	c, ok := i.Interfaces[name]
+	if !ok || name == "" {
+		return false
+	}
+	i.Name = name
+	i.RxBytes, i.TxBytes, i.RxMbps, i.TxMbps = c.RxBytes, c.TxBytes, c.RxMbps, c.TxMbps
+	return true
 }
 
 // TCPDelta returns the namespace-wide TCP segment counts between readings a and b (0 for a

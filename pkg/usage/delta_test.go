@@ -65,6 +65,42 @@ func TestProcCPU(t *testing.T) {
 	}
 }
 
+func TestProcCPUFromThreadTimes(t *testing.T) {
+	const ms = uint64(1e6)
+	// ticks say 1.5 s user + 0.5 s sys over 2 s; the threads' nanosecond times say 1.9 s
+	a := ProcTimes{User: 10, System: 5, Start: 7, Tasks: map[int]uint64{7: 1000 * ms, 8: 500 * ms}}
+	b := ProcTimes{User: 11.5, System: 5.5, Start: 7}
+	for _, tc := range []struct {
+		name    string
+		tasks   map[int]uint64
+		want    result.CPU
+		precise bool
+	}{
+		{"threads", map[int]uint64{7: 2200 * ms, 8: 1200 * ms}, result.CPU{Cores: 0.95, UserCores: 0.7125, SysCores: 0.2375}, true},
+		{"a thread started", map[int]uint64{7: 2200 * ms, 8: 1000 * ms, 9: 200 * ms}, result.CPU{Cores: 0.95, UserCores: 0.7125, SysCores: 0.2375}, true},
+		{"a thread exited: ticks", map[int]uint64{7: 2200 * ms}, result.CPU{Cores: 1, UserCores: 0.75, SysCores: 0.25}, false},
+		{"a thread went backwards: ticks", map[int]uint64{7: 2200 * ms, 8: 100 * ms}, result.CPU{Cores: 1, UserCores: 0.75, SysCores: 0.25}, false},
+		{"no thread times at the end: ticks", nil, result.CPU{Cores: 1, UserCores: 0.75, SysCores: 0.25}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := b
+			b.Tasks = tc.tasks
+			got, precise := procCPU(a, b, 2)
+			assertSane(t, got)
+			assert.Equal(t, tc.precise, precise)
+			assert.InDelta(t, tc.want.Cores, got.Cores, 1e-12)
+			assert.InDelta(t, tc.want.UserCores, got.UserCores, 1e-12)
+			assert.InDelta(t, tc.want.SysCores, got.SysCores, 1e-12)
+		})
+	}
+	t.Run("less than a tick: no split", func(t *testing.T) {
+		b := ProcTimes{User: 10, System: 5, Start: 7, Tasks: map[int]uint64{7: 1004 * ms, 8: 500 * ms}}
+		got, precise := procCPU(a, b, 1)
+		assert.True(t, precise)
+		assert.Equal(t, result.CPU{Cores: 0.004}, got)
+	})
+}
+
 func TestNodeCPU(t *testing.T) {
 	a := NodeTimes{NumCPU: 2, User: 100, Nice: 1, System: 50, Idle: 1000, IOWait: 3, IRQ: 1, SoftIRQ: 5, Steal: 2}
 	// 2 CPUs over 2 s = 4 CPU-seconds: 1.0 user + 0.2 nice + 0.6 sys + 0.1 irq + 0.3 softirq
@@ -98,7 +134,8 @@ func TestNodeCPU(t *testing.T) {
 		got := NodeCPU(a, c, 2)
 		assertSane(t, got)
 		assert.Zero(t, got.IOWaitCores)
-		assert.InDelta(t, 1.1, got.BusyCores, 1e-9)
+		// idle and iowait are taken together: they grew by 1.39 of the 4 CPU-seconds
+		assert.InDelta(t, (4-1.39-0.2)/2, got.BusyCores, 1e-9)
 	})
 	t.Run("nothing moved", func(t *testing.T) {
 		got := NodeCPU(a, a, 1)
@@ -113,7 +150,7 @@ func TestIfaceDelta(t *testing.T) {
 		"eth0": {RxBytes: 5000, TxBytes: 7000, RxPackets: 50, TxPackets: 70},
 		"gone": {RxBytes: 1, TxBytes: 1},
 	}
-	t.Run("non-loopback summed, lo excluded", func(t *testing.T) {
+	t.Run("every interface, no totals", func(t *testing.T) {
 		b := map[string]DevCounters{
 			"lo":    {RxBytes: 2000, TxBytes: 2000, RxPackets: 20, TxPackets: 20},
 			"eth0":  {RxBytes: 5000 + 125_000_000, TxBytes: 7000 + 1_250_000, RxPackets: 150, TxPackets: 90},
@@ -121,47 +158,57 @@ func TestIfaceDelta(t *testing.T) {
 		}
 		got := IfaceDelta(a, b, 2)
 		assertSane(t, got)
-		assert.Equal(t, uint64(250_000_000), got.RxBytes)
-		assert.Equal(t, uint64(1_250_000), got.TxBytes)
-		assert.InDelta(t, 1000, got.RxMbps, 1e-9)
-		assert.InDelta(t, 5, got.TxMbps, 1e-9)
+		assert.Empty(t, got.Name)
+		assert.Zero(t, got.RxBytes, "totals are the session interface's, picked by SelectIface")
 		assert.Equal(t, result.IfaceCount{RxBytes: 125_000_000, TxBytes: 1_250_000, RxPackets: 100, TxPackets: 20, RxMbps: 500, TxMbps: 5},
 			got.Interfaces["eth0"])
 		assert.Equal(t, uint64(1000), got.Interfaces["lo"].RxBytes)
-		assert.Contains(t, got.Interfaces, "veth0")
+		assert.Equal(t, uint64(125_000_000), got.Interfaces["veth0"].RxBytes)
 		assert.NotContains(t, got.Interfaces, "gone")
-	})
-	t.Run("loopback run", func(t *testing.T) {
-		b := map[string]DevCounters{
-			"lo":   {RxBytes: 1000 + 250_000, TxBytes: 1000 + 250_000, RxPackets: 30, TxPackets: 30},
-			"eth0": a["eth0"],
-		}
-		got := IfaceDelta(a, b, 1)
-		assert.Equal(t, uint64(250_000), got.RxBytes)
-		assert.Equal(t, uint64(250_000), got.TxBytes)
-		assert.InDelta(t, 2, got.RxMbps, 1e-9)
 	})
 	t.Run("backwards and zero seconds", func(t *testing.T) {
 		b := map[string]DevCounters{"lo": {}, "eth0": {RxBytes: 1, TxBytes: 2, RxPackets: 3, TxPackets: 4}}
 		for _, sec := range []float64{0, -1, math.NaN(), 1} {
 			got := IfaceDelta(a, b, sec)
 			assertSane(t, got)
-			assert.Zero(t, got.RxBytes)
-			assert.Zero(t, got.TxBytes)
 			assert.Equal(t, result.IfaceCount{}, got.Interfaces["eth0"])
 		}
 	})
 	t.Run("counts kept, rates zero, without seconds", func(t *testing.T) {
 		b := map[string]DevCounters{"eth0": {RxBytes: 6000, TxBytes: 7000}}
 		got := IfaceDelta(a, b, 0)
-		assert.Equal(t, uint64(1000), got.RxBytes)
-		assert.Zero(t, got.RxMbps)
+		assert.Equal(t, uint64(1000), got.Interfaces["eth0"].RxBytes)
+		assert.Zero(t, got.Interfaces["eth0"].RxMbps)
 	})
 	t.Run("nil maps", func(t *testing.T) {
 		got := IfaceDelta(nil, nil, 1)
 		assertSane(t, got)
-		assert.Zero(t, got.RxBytes)
+		assert.Empty(t, got.Interfaces)
 	})
+}
+
+func TestSelectIface(t *testing.T) {
+	i := result.Iface{Interfaces: map[string]result.IfaceCount{
+		"lo":   {RxBytes: 250_000, TxBytes: 260_000, RxMbps: 2, TxMbps: 2.08},
+		"eth0": {RxBytes: 1, TxBytes: 2},
+	}}
+	for _, tc := range []struct {
+		name string
+		ok   bool
+		want result.Iface
+	}{
+		{"lo", true, result.Iface{Name: "lo", RxBytes: 250_000, TxBytes: 260_000, RxMbps: 2, TxMbps: 2.08}},
+		{"eth0", true, result.Iface{Name: "eth0", RxBytes: 1, TxBytes: 2}},
+		{"veth9", false, result.Iface{}},
+		{"", false, result.Iface{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := i
+			assert.Equal(t, tc.ok, SelectIface(&got, tc.name))
+			got.Interfaces = nil
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }
 
 func TestTCPDelta(t *testing.T) {
@@ -205,7 +252,10 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, result.CPU{Cores: 1, UserCores: 0.5, SysCores: 0.5}, u.CPU)
 	assert.InDelta(t, 1, u.Node.BusyCores, 1e-9)
 	assert.InDelta(t, 50, u.Node.IdlePct, 1e-9)
-	assert.InDelta(t, 1000, u.Iface.RxMbps, 1e-9)
+	assert.InDelta(t, 1000, u.Iface.Interfaces["eth0"].RxMbps, 1e-9)
+	assert.Equal(t, t0, u.Start)
+	assert.Equal(t, t0.Add(2*time.Second), u.End)
+	assert.Equal(t, []string{"process", "sidecar"}, u.Coarse, "no thread times: both from utime/stime")
 	assert.Equal(t, uint64(10), u.TCP.NsInSegs)
 	assert.Equal(t, map[string]result.CPU{"sidecar": {Cores: 0.75, UserCores: 0.5, SysCores: 0.25}}, u.Watched)
 	assert.Equal(t, map[string]result.CPU{"pod": {Cores: 1.5}}, u.Cgroups)

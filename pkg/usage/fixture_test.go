@@ -25,10 +25,11 @@ func TestReadProcFixture(t *testing.T) {
 		assert.InDelta(t, 5.67, got.System, 1e-9)
 		assert.Equal(t, uint64(26986), got.Start)
 		assert.InDelta(t, 18.01, got.Total(), 1e-9)
+		assert.Equal(t, map[int]uint64{4242: 1_500_000_000, 4250: 300_000_001}, got.Tasks, "threads' schedstat, non-numeric entries skipped")
 	}
 	got, err := f.ReadProc(4243)
 	require.NoError(t, err)
-	assert.Equal(t, ProcTimes{User: 2.5, System: 0.5, Start: 30000}, got)
+	assert.Equal(t, ProcTimes{User: 2.5, System: 0.5, Start: 30000}, got, `a kernel without scheduler info ("0 0 0"): no thread times`)
 }
 
 // Our userHZ must match the one procfs applies to /proc/stat and ProcStat.CPUTime.

@@ -13,7 +13,9 @@ import (
 
 // Snapshot is one reading of every counter a Sampler watches, taken at At.
 type Snapshot struct {
-	// At is when the reading started (monotonic clock included, for Diff).
+	// At is when the reading started, just before /proc/stat was read (monotonic clock
+	// included, for Diff); the CPU counters (node, process, watched) are read right after it,
+	// back to back, and the network counters last.
 	At time.Time
 	// Proc is the sampled process's CPU time.
 	Proc ProcTimes
@@ -83,31 +85,26 @@ func (s *Sampler) init() (*FS, error) {
 	return s.fs, s.fsErr
 }
 
-// Take reads every counter once. Failing to read the sampled process, the node or the
-// network namespace is an error (the Snapshot then holds what could be read); a watched
-// process or cgroup that cannot be read (it has exited) is not: it is listed in Missing.
+// Take reads every counter once: first the CPU counters back to back (the node's /proc/stat
+// right after At, then the sampled process, the watched processes and cgroups), so that the
+// machine and the processes are read at nearly the same instant, then the network counters.
+// Failing to read the sampled process, the node or the network namespace is an error (the
+// Snapshot then holds what could be read); a watched process or cgroup that cannot be read
+// (it has exited) is not: it is listed in Missing.
 func (s *Sampler) Take() (Snapshot, error) {
-	snap := Snapshot{At: time.Now()}
 	f, err := s.init()
 	if err != nil {
-		return snap, fmt.Errorf("sample: %w", err)
+		return Snapshot{At: time.Now()}, fmt.Errorf("sample: %w", err)
 	}
+	snap := Snapshot{At: time.Now()}
 	var errs []error
-	if snap.Proc, err = f.ReadProc(s.PID); err != nil {
-		errs = append(errs, err)
-		snap.Unread = append(snap.Unread, PartProcess)
-	}
 	if snap.Node, err = f.ReadNode(); err != nil {
 		errs = append(errs, err)
 		snap.Unread = append(snap.Unread, PartNode)
 	}
-	if snap.Net, err = f.ReadNetDev(s.PID); err != nil {
+	if snap.Proc, err = f.ReadProc(s.PID); err != nil {
 		errs = append(errs, err)
-		snap.Unread = append(snap.Unread, PartInterfaces)
-	}
-	if snap.TCP, err = f.ReadTCP(s.PID); err != nil {
-		errs = append(errs, err)
-		snap.Unread = append(snap.Unread, PartTCP)
+		snap.Unread = append(snap.Unread, PartProcess)
 	}
 
 	var watchErrs []error
@@ -137,6 +134,15 @@ func (s *Sampler) Take() (Snapshot, error) {
 	}
 	slices.Sort(snap.Missing)
 	snap.WatchErr = errors.Join(watchErrs...)
+
+	if snap.Net, err = f.ReadNetDev(s.PID); err != nil {
+		errs = append(errs, err)
+		snap.Unread = append(snap.Unread, PartInterfaces)
+	}
+	if snap.TCP, err = f.ReadTCP(s.PID); err != nil {
+		errs = append(errs, err)
+		snap.Unread = append(snap.Unread, PartTCP)
+	}
 	return snap, errors.Join(errs...)
 }
 
@@ -150,6 +156,8 @@ const (
 
 // Usage is what happened between two Snapshots.
 type Usage struct {
+	// Start and End are the snapshots' times (their At).
+	Start, End time.Time
 	// Seconds is the time between the snapshots (0 when b is not after a).
 	Seconds float64
 	// CPU is the sampled process's CPU (CoresPerGbps left 0).
@@ -170,13 +178,18 @@ type Usage struct {
 	// Unmeasured lists the parts (Part*) not read at both edges: their figures are left zero
 	// rather than computed against a zero reading (which would count everything since boot).
 	Unmeasured []string
+	// Coarse lists, sorted, the processes whose CPU came from the 10 ms utime/stime units
+	// instead of the threads' nanosecond times (a thread exited during the window, or the
+	// kernel keeps no scheduler info): PartProcess for the sampled process, else the watched
+	// name.
+	Coarse []string
 }
 
 // Diff returns the usage between snapshots a and b (b taken after a). It never returns
 // negative, NaN or infinite numbers: see ProcCPU, NodeCPU, IfaceDelta, TCPDelta.
 func Diff(a, b Snapshot) Usage {
 	sec := max(b.At.Sub(a.At).Seconds(), 0)
-	u := Usage{Seconds: sec}
+	u := Usage{Start: a.At, End: b.At, Seconds: sec}
 	read := func(part string) bool {
 		if slices.Contains(a.Unread, part) || slices.Contains(b.Unread, part) {
 			u.Unmeasured = append(u.Unmeasured, part)
@@ -185,7 +198,10 @@ func Diff(a, b Snapshot) Usage {
 		return true
 	}
 	if read(PartProcess) {
-		u.CPU = ProcCPU(a.Proc, b.Proc, sec)
+		var precise bool
+		if u.CPU, precise = procCPU(a.Proc, b.Proc, sec); !precise {
+			u.Coarse = append(u.Coarse, PartProcess)
+		}
 	}
 	if read(PartNode) {
 		u.Node = NodeCPU(a.Node, b.Node, sec)
@@ -213,7 +229,11 @@ func Diff(a, b Snapshot) Usage {
 			case ta.Start != 0 && tb.Start != 0 && ta.Start != tb.Start:
 				missing[name] = true // pid reused by another process
 			default:
-				u.Watched[name] = ProcCPU(ta, tb, sec)
+				c, precise := procCPU(ta, tb, sec)
+				u.Watched[name] = c
+				if !precise {
+					u.Coarse = append(u.Coarse, name)
+				}
 			}
 		}
 		for name := range a.Watched {
@@ -240,5 +260,6 @@ func Diff(a, b Snapshot) Usage {
 	if len(missing) > 0 {
 		u.Missing = slices.Sorted(maps.Keys(missing))
 	}
+	slices.Sort(u.Coarse)
 	return u
 }

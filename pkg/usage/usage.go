@@ -14,8 +14,10 @@ package usage
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/procfs"
@@ -29,10 +31,16 @@ const userHZ = 100
 // DefaultProcRoot is where proc is mounted on a normal system.
 const DefaultProcRoot = procfs.DefaultMountPoint
 
-// ProcTimes is the cumulative CPU time of a process, all its threads, from /proc/PID/stat.
+// ProcTimes is the cumulative CPU time of a process, all its threads.
 type ProcTimes struct {
-	// User and System are CPU seconds spent in user and kernel mode (utime, stime).
+	// User and System are CPU seconds spent in user and kernel mode (utime, stime of
+	// /proc/PID/stat), in 10 ms units, the threads that exited included.
 	User, System float64
+	// Tasks holds each live thread's CPU time in nanoseconds (the scheduler's sum_exec_runtime,
+	// first field of /proc/PID/task/TID/schedstat), by thread id; nil when it could not be read
+	// (no such files, or a kernel without CONFIG_SCHED_INFO, whose files read "0 0 0"). It is
+	// what ProcCPU measures with when both readings have it and no thread exited in between.
+	Tasks map[int]uint64
 	// Start is the process start time in clock ticks after boot. Two readings with different
 	// Start values are of different processes (the pid was reused); ProcCPU then reports zero.
 	Start uint64
@@ -123,7 +131,8 @@ func safely[T any](read func() (T, error)) (v T, err error) {
 	return read()
 }
 
-// ReadProc reads the cumulative CPU time of process pid (0 means the calling process).
+// ReadProc reads the cumulative CPU time of process pid (0 means the calling process): its
+// /proc/PID/stat and, when they can be read, its threads' schedstat files (Tasks).
 func (f *FS) ReadProc(pid int) (ProcTimes, error) {
 	p, err := f.proc(pid)
 	if err != nil {
@@ -136,8 +145,44 @@ func (f *FS) ReadProc(pid int) (ProcTimes, error) {
 	return ProcTimes{
 		User:   float64(st.UTime) / userHZ,
 		System: float64(st.STime) / userHZ,
+		Tasks:  f.readTasks(pid),
 		Start:  st.Starttime,
 	}, nil
+}
+
+// readTasks reads the CPU time in nanoseconds of each thread of pid from
+// /proc/PID/task/TID/schedstat; nil when the task directory cannot be listed, no file can be
+// read, or every thread reads 0 (the kernel keeps no scheduler info). A thread that exits
+// while the directory is read is skipped.
+func (f *FS) readTasks(pid int) map[int]uint64 {
+	dir := f.procPath(pid, "task")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]uint64, len(ents))
+	var any uint64
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+		if err != nil {
+			continue
+		}
+		first, _, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
+		ns, err := strconv.ParseUint(first, 10, 64)
+		if err != nil {
+			continue
+		}
+		out[tid] = ns
+		any |= ns
+	}
+	if len(out) == 0 || any == 0 {
+		return nil
+	}
+	return out
 }
 
 // ReadNode reads the machine's cumulative CPU time from /proc/stat.
