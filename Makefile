@@ -46,9 +46,9 @@ e2e-compile:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeHeader -fuzztime $(FUZZTIME) ./pkg/tcpload
-	$(GO) test -run '^$$' -fuzz FuzzParseRate -fuzztime $(FUZZTIME) ./cmd/tcpload
-	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime $(FUZZTIME) ./cmd/tcpload
-	$(GO) test -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME) ./cmd/tcpload
+	$(GO) test -run '^$$' -fuzz FuzzParseRate -fuzztime $(FUZZTIME) ./pkg/units
+	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime $(FUZZTIME) ./pkg/units
+	$(GO) test -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME) ./pkg/units
 
 # What the local provider needs; installed when running as root on Debian/Ubuntu.
 e2e-deps:
