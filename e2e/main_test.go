@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
+	"github.com/pathcost/pathcost/pkg/interrupt"
 	"github.com/pathcost/pathcost/pkg/localnet"
 	"github.com/pathcost/pathcost/pkg/report"
 	"github.com/pathcost/pathcost/pkg/result"
@@ -92,7 +93,12 @@ func TestMain(m *testing.M) {
 	testenv.Setup(setupSuite)
 	testenv.Finish(finishSuite)
 	if skipReason == "" {
-		localnet.HandleSignals()
+		localnet.HandleSignals(func(sig os.Signal, err error) {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: %v: teardown: %v\n", sig, err)
+			}
+			os.Exit(interrupt.ExitCode(sig))
+		})
 		_ = localnet.Reap("")
 	} else {
 		fmt.Fprintf(os.Stderr, "e2e: skipping every scenario: %s\n", skipReason)

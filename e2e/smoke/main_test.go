@@ -29,6 +29,7 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/image"
+	"github.com/pathcost/pathcost/pkg/interrupt"
 )
 
 var (
@@ -57,6 +58,13 @@ var (
 var clusterName = envconf.RandomName("smoke", 10)
 
 func TestMain(m *testing.M) {
+	// First: Create re-executes this test binary as the cluster's reaper.
+	if reaper, err := nskube.RunReaperIfAsked(); reaper {
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -66,11 +74,17 @@ func TestMain(m *testing.M) {
 	ns := envconf.RandomName("smoke", 12)
 	switch *providerFlag {
 	case "nskube":
-		if miss := nskube.Requirements(); len(miss) > 0 {
-			fmt.Fprintf(os.Stderr, "smoke: the nskube provider needs: %s\n  apt-get install -y %s\n", strings.Join(miss, ", "), strings.Join(nskube.AptPackages, " "))
+		if err := nskube.Requirements(); err != nil {
+			fmt.Fprintf(os.Stderr, "smoke: %v (make e2e-smoke installs them as root)\n", err)
 			os.Exit(1)
 		}
-		provider = nskube.NewProvider(nskube.WithNodes(*nodesFlag), nskube.WithCNI(*cniFlag), nskube.WithStateRoot(os.Getenv("PATHCOST_STATE")))
+		provider = nskube.NewProvider(nskube.WithNodes(*nodesFlag), nskube.WithCNI(*cniFlag), nskube.WithStateRoot(os.Getenv("PATHCOST_STATE")),
+			nskube.WithSignalHandler(func(sig os.Signal, err error) {
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "smoke: %v: teardown: %v\n", sig, err)
+				}
+				os.Exit(interrupt.ExitCode(sig))
+			}))
 		var archive string
 		testenv.Setup(
 			func(ctx context.Context, c *envconf.Config) (context.Context, error) {
@@ -158,7 +172,11 @@ func timed(what string, f env.Func) env.Func {
 // directory, or any change to the root namespace's iptables, links, routes, mounts or sysctls.
 func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, error) {
 	var problems []string
-	problems = append(problems, nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)...)
+	left, err := nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	problems = append(problems, left...)
 	if hostAfter, err := nskube.TakeHostSnapshot(); err != nil {
 		problems = append(problems, err.Error())
 	} else {

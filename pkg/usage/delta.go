@@ -57,12 +57,6 @@ func ProcCPU(a, b ProcTimes, seconds float64) result.CPU {
 	return result.CPU{Cores: user + sys, UserCores: user, SysCores: sys}
 }
 
-// CgroupCPU returns a cgroup's CPU use, in cores, between two ReadCgroupCPU readings a and b
-// taken seconds apart (only Cores is known; 0 on bad input or a counter going backwards).
-func CgroupCPU(a, b, seconds float64) result.CPU {
-	return result.CPU{Cores: rate(dsec(a, b), seconds)}
-}
-
 // NodeCPU returns the machine's CPU use between readings a and b, seconds apart. BusyCores is
 // the time this machine's own work used (user, nice, system, irq, softirq) per second: steal,
 // time the hypervisor gave to others, is reported apart (StealCores), not as busy;
