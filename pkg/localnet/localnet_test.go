@@ -205,7 +205,7 @@ func TestNodePort(t *testing.T) {
 	require.Equal(t, env.Forwarder.Addr+":32000", env.Target)
 	require.Equal(t, "nodeC", env.Server.Node)
 	b := env.Forwarder.NetNS
-	sep := env.SEPChain()
+	sep := sepChain(env.Server.Addr, env.Spec.ServerPort) // its DNAT rule counts the forwarded connections
 	require.Regexp(t, `^KUBE-SEP-[A-Z2-7]{16}$`, sep)
 	dnat := `DNAT .*to:` + regexp.QuoteMeta(env.Server.Addr) + `:50012`
 	pkts0 := ruleCounter(t, b, "nat", sep, dnat)
