@@ -46,7 +46,7 @@ func readCgroupHierarchies() ([]string, error) {
 }
 
 // createCgroup creates /name (and /name/sub...) in every hierarchy, copying the cpuset of the root
-// into it (a v1 cpuset cgroup starts empty and refuses tasks until cpus/mems are set, pitfall 5).
+// into it (a v1 cpuset cgroup starts empty and refuses tasks until cpus/mems are set).
 func createCgroup(name string, subs ...string) error {
 	for _, h := range cgroupHierarchies() {
 		for _, p := range append([]string{name}, prefixed(name, subs)...) {
