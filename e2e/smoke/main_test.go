@@ -30,6 +30,7 @@ import (
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/image"
 	"github.com/pathcost/pathcost/pkg/interrupt"
+	"github.com/pathcost/pathcost/pkg/units"
 )
 
 var (
@@ -40,7 +41,7 @@ var (
 	cniFlag      = flag.String("cni", nskube.CNIBridge, "nskube: CNI mode, bridge or ptp")
 	imageFlag    = flag.String("image", image.TCPLoadRef, "tcpload image (built from ./cmd/tcpload and loaded into the nodes with nskube)")
 	logsFlag     = flag.String("logs", "", "export the cluster's logs into this directory at the end")
-	durationFlag = flag.Duration("duration", 3*time.Second, "measurement window of each tcpload run")
+	durationFlag = new(time.Duration) // -duration: units.Duration, as every duration flag parses
 
 	// provider is set for -provider nskube.
 	provider *nskube.Provider
@@ -52,6 +53,10 @@ var (
 	// imageDir holds the built tcpload binary and image archive.
 	imageDir string
 )
+
+func init() {
+	units.DurationVar(flag.CommandLine, durationFlag, "duration", 3*time.Second, "measurement window of each tcpload run (10, 3s, 1m)")
+}
 
 // clusterName is unique per run, so that runs on one machine (two CI jobs, a developer and CI) do
 // not meet: every name, cgroup and directory of an nskube cluster derives from it.
