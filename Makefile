@@ -55,17 +55,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSize -fuzztime $(FUZZTIME) ./pkg/units
 	$(GO) test -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME) ./pkg/units
 
-# What the local provider needs; installed when running as root on Debian/Ubuntu.
+# What the local provider needs. Every target that needs Debian packages installs them the same
+# way (scripts/need.sh): as root on Debian/Ubuntu with apt-get, otherwise it names what is missing.
+E2E_NEEDS := ip:iproute2 tc:iproute2 nsenter:util-linux iptables:iptables iptables-restore:iptables haproxy:haproxy conntrack:conntrack
 e2e-deps:
-	@missing=""; \
-	for pair in ip:iproute2 tc:iproute2 nsenter:util-linux iptables:iptables haproxy:haproxy conntrack:conntrack; do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "make e2e needs (as root):$$missing — install them with: sudo apt-get install$$missing"; exit 1; fi; \
-	fi
+	@sh scripts/need.sh "make e2e" $(E2E_NEEDS)
 
 # The seed's six scenarios in turn, each against its own plain baseline, then one table.
 e2e: e2e-deps

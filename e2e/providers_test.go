@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/pathcost/pathcost/pkg/interrupt"
 	"github.com/pathcost/pathcost/pkg/localnet"
 	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/provider/local"
@@ -59,13 +60,23 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 	if len(missing) > 0 {
 		return nil, "", fmt.Errorf("cannot run the scenarios: %s (make e2e installs what is missing as root on Debian/Ubuntu)", strings.Join(missing, "; "))
 	}
-	localnet.HandleSignals()
+	// SIGINT/SIGTERM: localnet tears down every environment of this process, then the suite
+	// exits with 128+signal (a second signal exits at once)
+	localnet.HandleSignals(exitOnSignal)
 	bin, err := buildTCPLoad(work)
 	if err != nil {
 		return nil, "", err
 	}
 	p.Binary = bin
 	return p, "", nil
+}
+
+// exitOnSignal is the suite's interrupt.Handler: the provider has torn down what it could.
+func exitOnSignal(sig os.Signal, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v: teardown: %v\n", sig, err)
+	}
+	os.Exit(interrupt.ExitCode(sig))
 }
 
 // buildTCPLoad builds a static tcpload binary into dir.

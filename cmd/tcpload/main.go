@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/pathcost/pathcost/pkg/cluster/nskube"
+	"github.com/pathcost/pathcost/pkg/interrupt"
 )
 
 var (
@@ -39,6 +42,13 @@ is written).
 `
 
 func main() {
+	// First: this process may have been started as the reaper of a cluster (nskube).
+	if reaper, err := nskube.RunReaperIfAsked(); reaper {
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -50,6 +60,7 @@ var subcommands = map[string]func(ctx context.Context, args []string) int{
 	"sample":   runSample,
 	"report":   runReport,
 	"compare":  runCompare,
+	"cluster":  runCluster,
 }
 
 func run(args []string) int {
@@ -62,8 +73,6 @@ func run(args []string) int {
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, topUsage)
 		return 0
-	case "cluster":
-		return runCluster(args[1:])
 	}
 	f, ok := subcommands[name]
 	if !ok {
@@ -73,13 +82,14 @@ func run(args []string) int {
 	ctx, sig := signalContext()
 	code := f(ctx, args[1:])
 	if s := sig(); s != nil && code == 1 {
-		return 128 + int(s.(syscall.Signal))
+		return interrupt.ExitCode(s)
 	}
 	return code
 }
 
 // signalContext returns a context cancelled by SIGINT or SIGTERM and a func telling which
-// signal (if any) arrived.
+// signal (if any) arrived. A second signal ends the program at once with 128+signal, without
+// waiting for what the first one set off (the record, a teardown).
 func signalContext() (context.Context, func() os.Signal) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
@@ -89,6 +99,9 @@ func signalContext() (context.Context, func() os.Signal) {
 		s := <-ch
 		got <- s
 		cancel()
+		s2 := <-ch
+		fmt.Fprintf(stderr, "tcpload: %v after %v: exiting at once\n", s2, s)
+		os.Exit(interrupt.ExitCode(s2))
 	}()
 	return ctx, func() os.Signal {
 		select {

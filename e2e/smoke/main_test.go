@@ -29,6 +29,8 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/image"
+	"github.com/pathcost/pathcost/pkg/interrupt"
+	"github.com/pathcost/pathcost/pkg/units"
 )
 
 var (
@@ -39,7 +41,7 @@ var (
 	cniFlag      = flag.String("cni", nskube.CNIBridge, "nskube: CNI mode, bridge or ptp")
 	imageFlag    = flag.String("image", image.TCPLoadRef, "tcpload image (built from ./cmd/tcpload and loaded into the nodes with nskube)")
 	logsFlag     = flag.String("logs", "", "export the cluster's logs into this directory at the end")
-	durationFlag = flag.Duration("duration", 3*time.Second, "measurement window of each tcpload run")
+	durationFlag = new(time.Duration) // -duration: units.Duration, as every duration flag parses
 
 	// provider is set for -provider nskube.
 	provider *nskube.Provider
@@ -52,11 +54,22 @@ var (
 	imageDir string
 )
 
+func init() {
+	units.DurationVar(flag.CommandLine, durationFlag, "duration", 3*time.Second, "measurement window of each tcpload run (10, 3s, 1m)")
+}
+
 // clusterName is unique per run, so that runs on one machine (two CI jobs, a developer and CI) do
 // not meet: every name, cgroup and directory of an nskube cluster derives from it.
 var clusterName = envconf.RandomName("smoke", 10)
 
 func TestMain(m *testing.M) {
+	// First: Create re-executes this test binary as the cluster's reaper.
+	if reaper, err := nskube.RunReaperIfAsked(); reaper {
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -66,11 +79,17 @@ func TestMain(m *testing.M) {
 	ns := envconf.RandomName("smoke", 12)
 	switch *providerFlag {
 	case "nskube":
-		if miss := nskube.Requirements(); len(miss) > 0 {
-			fmt.Fprintf(os.Stderr, "smoke: the nskube provider needs: %s\n  apt-get install -y %s\n", strings.Join(miss, ", "), strings.Join(nskube.AptPackages, " "))
+		if err := nskube.Requirements(); err != nil {
+			fmt.Fprintf(os.Stderr, "smoke: %v (make e2e-smoke installs them as root)\n", err)
 			os.Exit(1)
 		}
-		provider = nskube.NewProvider(nskube.WithNodes(*nodesFlag), nskube.WithCNI(*cniFlag), nskube.WithStateRoot(os.Getenv("PATHCOST_STATE")))
+		provider = nskube.NewProvider(nskube.WithNodes(*nodesFlag), nskube.WithCNI(*cniFlag), nskube.WithStateRoot(os.Getenv("PATHCOST_STATE")),
+			nskube.WithSignalHandler(func(sig os.Signal, err error) {
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "smoke: %v: teardown: %v\n", sig, err)
+				}
+				os.Exit(interrupt.ExitCode(sig))
+			}))
 		var archive string
 		testenv.Setup(
 			func(ctx context.Context, c *envconf.Config) (context.Context, error) {
@@ -158,7 +177,11 @@ func timed(what string, f env.Func) env.Func {
 // directory, or any change to the root namespace's iptables, links, routes, mounts or sysctls.
 func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, error) {
 	var problems []string
-	problems = append(problems, nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)...)
+	left, err := nskube.Leftovers(os.Getenv("PATHCOST_STATE"), clusterName)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	problems = append(problems, left...)
 	if hostAfter, err := nskube.TakeHostSnapshot(); err != nil {
 		problems = append(problems, err.Error())
 	} else {

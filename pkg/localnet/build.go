@@ -335,7 +335,7 @@ func (b *builder) iptablesRestore(ns, rules string) {
 	if b.err != nil {
 		return
 	}
-	_, err := run(b.ctx, rules, toolPath(toolNsenter), "--net="+netnsPath(ns), "--", toolPath(toolIptables), "-w", "5")
+	_, err := run(b.ctx, rules, toolPath(toolNsenter), "--net="+netnsPath(ns), "--", toolPath(toolIptablesRestore), "-w", "5")
 	if err != nil {
 		b.fail(fmt.Errorf("iptables-restore in %s: %w", ns, err))
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pathcost/pathcost/pkg/interrupt"
 )
 
 // The helper-process pattern: the test binary re-executes itself with
@@ -29,9 +31,17 @@ const helperEnv = "LOCALNET_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "" && os.Geteuid() == 0 {
-		HandleSignals()
+		HandleSignals(exitOnSignal)
 	}
 	os.Exit(m.Run())
+}
+
+// exitOnSignal is the handler a program gives HandleSignals: report, exit 128+signal.
+func exitOnSignal(sig os.Signal, err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localnet: %v: teardown: %v\n", sig, err)
+	}
+	os.Exit(interrupt.ExitCode(sig))
 }
 
 // TestHelperProcess is not a test: it is the body of helper processes.
@@ -182,7 +192,7 @@ func helperTLSProbe() error {
 // helperUpAndWait brings an env up (with the signal handler installed),
 // prints "up PREFIX PID..." and waits to be signalled (at most 60 s).
 func helperUpAndWait() error {
-	HandleSignals()
+	HandleSignals(exitOnSignal)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	env, err := Up(ctx, Spec{Kind: Kind(os.Getenv("LOCALNET_KIND")), Istio: os.Getenv("LOCALNET_ISTIO") == "1"})

@@ -34,12 +34,6 @@ func sepChain(podIP string, port int) string {
 	return "KUBE-SEP-" + base32.StdEncoding.EncodeToString(h[:])[:16]
 }
 
-// SEPChain returns the KUBE-SEP chain of the env's server endpoint
-// (KindNodePort), whose DNAT rule counts the forwarded connections.
-func (e *Env) SEPChain() string {
-	return sepChain(e.Server.Addr, e.Spec.ServerPort)
-}
-
 // kubeProxyRules renders the nat and filter rules kube-proxy in iptables mode
 // writes for a NodePort Service (externalTrafficPolicy: Cluster) with one
 // endpoint, in iptables-restore format.

@@ -12,7 +12,16 @@
 //
 // Typical use from a test binary:
 //
-//	func TestMain(m *testing.M) { localnet.HandleSignals(); _ = localnet.Reap(""); os.Exit(m.Run()) }
+//	func TestMain(m *testing.M) {
+//		localnet.HandleSignals(func(sig os.Signal, err error) {
+//			if err != nil {
+//				fmt.Fprintln(os.Stderr, err)
+//			}
+//			os.Exit(interrupt.ExitCode(sig))
+//		})
+//		_ = localnet.Reap("")
+//		os.Exit(m.Run())
+//	}
 //
 //	env, err := localnet.Up(ctx, localnet.Spec{Kind: localnet.KindGR, Istio: true})
 //	defer env.Down()
@@ -26,6 +35,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -211,17 +222,17 @@ type tool struct {
 }
 
 var (
-	toolIP       = tool{"ip", "iproute2"}
-	toolNsenter  = tool{"nsenter", "util-linux"}
-	toolIptables = tool{"iptables-restore", "iptables"}
-	toolHAProxy  = tool{"haproxy", "haproxy"}
+	toolIP              = tool{"ip", "iproute2"}
+	toolNsenter         = tool{"nsenter", "util-linux"}
+	toolIptablesRestore = tool{"iptables-restore", "iptables"}
+	toolHAProxy         = tool{"haproxy", "haproxy"}
 )
 
 // toolsFor lists the programs a spec needs.
 func toolsFor(s Spec) []tool {
 	ts := []tool{toolIP, toolNsenter}
 	if s.Istio || s.Kind == KindNodePort {
-		ts = append(ts, toolIptables)
+		ts = append(ts, toolIptablesRestore)
 	}
 	if s.Istio {
 		ts = append(ts, toolHAProxy)
@@ -278,15 +289,17 @@ func Requirements(spec Spec) error {
 	for _, t := range toolsFor(s) {
 		if _, err := lookToolFn(t.name); err != nil {
 			problems = append(problems, fmt.Sprintf("%s missing (Debian package %s)", t.name, t.pkg))
-			pkgs = append(pkgs, t.pkg)
+			if !slices.Contains(pkgs, t.pkg) {
+				pkgs = append(pkgs, t.pkg)
+			}
 		}
 	}
 	if len(problems) == 0 {
 		return nil
 	}
-	msg := "localnet: requirements not met: " + joinSemi(problems)
+	msg := "localnet: requirements not met: " + strings.Join(problems, "; ")
 	if len(pkgs) > 0 {
-		msg += "; install with: apt-get install -y " + joinSpace(uniq(pkgs))
+		msg += "; install with: apt-get install -y " + strings.Join(pkgs, " ")
 	}
 	return errors.New(msg)
 }
@@ -305,7 +318,7 @@ func missingCaps() string {
 	if eff&(1<<capSysAdmin) == 0 {
 		out = append(out, "CAP_SYS_ADMIN")
 	}
-	return joinSpace(out)
+	return strings.Join(out, " ")
 }
 
 // Command returns a command that runs name with args inside h's network

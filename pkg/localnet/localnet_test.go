@@ -19,6 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/pathcost/pathcost/pkg/usage"
 )
 
 // skipUnlessReady skips when the machine cannot build the spec.
@@ -70,11 +73,21 @@ func nsExec(t *testing.T, ns string, name string, args ...string) string {
 	return out
 }
 
+// netDev returns a namespace's interface counters as rx and tx bytes per interface, read by
+// usage from a thread inside the namespace.
 func netDev(t *testing.T, ns string) map[string][2]uint64 {
 	t.Helper()
-	d, err := readNetDev(ns)
-	require.NoError(t, err)
-	return d
+	var d map[string]usage.DevCounters
+	require.NoError(t, inNetns(ns, func() error {
+		var err error
+		d, err = usage.ReadNetDev(unix.Gettid())
+		return err
+	}))
+	out := make(map[string][2]uint64, len(d))
+	for name, c := range d {
+		out[name] = [2]uint64{c.RxBytes, c.TxBytes}
+	}
+	return out
 }
 
 // ruleCounter returns the packet counter of the first rule in a chain whose
@@ -192,7 +205,7 @@ func TestNodePort(t *testing.T) {
 	require.Equal(t, env.Forwarder.Addr+":32000", env.Target)
 	require.Equal(t, "nodeC", env.Server.Node)
 	b := env.Forwarder.NetNS
-	sep := env.SEPChain()
+	sep := sepChain(env.Server.Addr, env.Spec.ServerPort) // its DNAT rule counts the forwarded connections
 	require.Regexp(t, `^KUBE-SEP-[A-Z2-7]{16}$`, sep)
 	dnat := `DNAT .*to:` + regexp.QuoteMeta(env.Server.Addr) + `:50012`
 	pkts0 := ruleCounter(t, b, "nat", sep, dnat)
@@ -334,7 +347,7 @@ func waitGone(t *testing.T, pids []int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		for _, pid := range pids {
-			if _, err := procStart(pid); err == nil {
+			if _, err := usage.ProcStart(pid); err == nil {
 				return false
 			}
 		}

@@ -1,7 +1,6 @@
 package localnet
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pathcost/pathcost/pkg/usage"
 )
 
 // cmdTimeout bounds every external command the package runs.
@@ -110,36 +111,6 @@ func setSysctls(ns string, kvs ...sysctl) error {
 		}
 		return nil
 	})
-}
-
-// readNetDev returns a namespace's /proc/net/dev as rx and tx byte counters
-// per interface.
-func readNetDev(ns string) (map[string][2]uint64, error) {
-	var data []byte
-	err := inNetns(ns, func() error {
-		var err error
-		data, err = os.ReadFile("/proc/thread-self/net/dev")
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read net/dev of %s: %w", ns, err)
-	}
-	out := map[string][2]uint64{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 9 {
-			continue
-		}
-		rx, _ := strconv.ParseUint(f[0], 10, 64)
-		tx, _ := strconv.ParseUint(f[8], 10, 64)
-		out[strings.TrimSpace(name)] = [2]uint64{rx, tx}
-	}
-	return out, nil
 }
 
 // The spawner is a goroutine locked to its own OS thread for the life of
@@ -268,29 +239,6 @@ func parseNsLink(link string) uint64 {
 	return n
 }
 
-// procStart returns a process's start time in clock ticks since boot (field
-// 22 of /proc/PID/stat), to tell a pid from a reused one.
-func procStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); field 22 is f[19].
-	if len(f) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, fmt.Errorf("process %d is a zombie", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
 // killAndWait sends SIGKILL to pids and waits (bounded) until none of them is
 // a live, non-zombie process.
 func killAndWait(pids []int, timeout time.Duration) error {
@@ -301,7 +249,7 @@ func killAndWait(pids []int, timeout time.Duration) error {
 	for {
 		var alive []int
 		for _, pid := range pids {
-			if _, err := procStart(pid); err == nil {
+			if _, err := usage.ProcStart(pid); err == nil {
 				alive = append(alive, pid)
 			}
 		}
@@ -367,19 +315,4 @@ func listening(pid, port int) bool {
 		}
 	}
 	return false
-}
-
-func joinSemi(s []string) string  { return strings.Join(s, "; ") }
-func joinSpace(s []string) string { return strings.Join(s, " ") }
-
-func uniq(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -18,6 +17,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pathcost/pathcost/pkg/interrupt"
+	"github.com/pathcost/pathcost/pkg/usage"
 )
 
 // prefixRE is the shape of a run prefix: "pc" and 6 hex digits.
@@ -74,7 +76,7 @@ func claimPrefix() (string, string, error) {
 	}
 	_ = os.Chmod(filepath.Dir(StateRoot), 0o755)
 	_ = os.Chmod(StateRoot, 0o755)
-	start, err := procStart(os.Getpid())
+	start, err := usage.ProcStart(os.Getpid())
 	if err != nil {
 		return "", "", fmt.Errorf("localnet: own start time: %w", err)
 	}
@@ -169,36 +171,16 @@ func DownAll() error {
 
 var signalOnce sync.Once
 
-// HandleSignals installs, once per process, a handler for SIGINT, SIGTERM
-// and SIGHUP that tears down every live Env (DownAll) and then exits with
-// status 128+signal (130 for SIGINT, 143 for SIGTERM); a second signal during
-// the teardown exits at once. Call it from TestMain
-// or main before the first Up. Sidecar proxies die with the process anyway
-// (Pdeathsig); the handler also removes namespaces and state.
-func HandleSignals() {
+// HandleSignals starts, once per process (later calls do nothing), catching SIGINT, SIGTERM and
+// SIGHUP: on the first it cancels any Up in progress and tears down every live Env (DownAll),
+// then calls h with the signal and the teardown's error; a second signal during the teardown
+// calls h at once, with an error wrapping interrupt.ErrCutShort (Reap removes the rest later).
+// The package never exits: h decides, normally with os.Exit(interrupt.ExitCode(sig)) (130 for
+// SIGINT, 143 for SIGTERM). Call it from TestMain or main before the first Up. Sidecar proxies
+// die with the process anyway (Pdeathsig); the teardown also removes namespaces and state.
+func HandleSignals(h interrupt.Handler) {
 	signalOnce.Do(func() {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-		go func() {
-			sig := <-ch
-			code := 1
-			if s, ok := sig.(syscall.Signal); ok {
-				code = 128 + int(s)
-			}
-			done := make(chan error, 1)
-			go func() { done <- DownAll() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "localnet: %v: teardown: %v\n", sig, err)
-				} else {
-					fmt.Fprintf(os.Stderr, "localnet: %v: tore down all environments\n", sig)
-				}
-			case sig2 := <-ch:
-				fmt.Fprintf(os.Stderr, "localnet: %v during teardown: exiting; run localnet.Reap to clean up\n", sig2)
-			}
-			os.Exit(code)
-		}()
+		interrupt.Watch(DownAll, h, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	})
 }
 
@@ -406,7 +388,7 @@ func ownerAlive(prefix string) bool {
 	if pid == os.Getpid() {
 		return liveHere(prefix)
 	}
-	got, err := procStart(pid)
+	got, err := usage.ProcStart(pid)
 	return err == nil && got == start
 }
 
@@ -504,20 +486,11 @@ func (e *Env) writeEnvFile() error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
+	// Env's exported fields, and the namespaces it made.
 	err := enc.Encode(struct {
-		Prefix     string
-		Spec       Spec
-		Client     Host
-		Server     Host
-		Forwarder  *Host
-		Nodes      []Host
-		VPC        Host
-		Target     string
-		Listen     string
-		Sidecars   []Sidecar
-		Notes      []string
+		*Env
 		Namespaces []string
-	}{e.Prefix, e.Spec, e.Client, e.Server, e.Forwarder, e.Nodes, e.VPC, e.Target, e.Listen, e.Sidecars, e.Notes, e.namespaces})
+	}{e, e.namespaces})
 	if err != nil {
 		return fmt.Errorf("localnet: encode env: %w", err)
 	}

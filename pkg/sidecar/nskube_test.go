@@ -39,12 +39,24 @@ import (
 // byte was conserved. Run it alone, under the measurement lock:
 //
 //	flock /tmp/pathcost-measure.lock go test -tags nskube -run TestEmulatedOnNSKube -v ./pkg/sidecar
+//
+// TestMain: an nskube cluster starts a reaper that re-executes this test binary.
+func TestMain(m *testing.M) {
+	if reaper, err := nskube.RunReaperIfAsked(); reaper {
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 func TestEmulatedOnNSKube(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("nskube needs root")
 	}
-	if miss := nskube.Requirements(); len(miss) > 0 {
-		t.Skipf("nskube needs: %s", strings.Join(miss, ", "))
+	if err := nskube.Requirements(); err != nil {
+		t.Skipf("nskube: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -67,7 +79,9 @@ func TestEmulatedOnNSKube(t *testing.T) {
 	st := p.State()
 	t.Cleanup(func() {
 		require.NoError(t, p.Destroy(context.Background()))
-		assert.Empty(t, st.Leftovers(), "the cluster left nothing")
+		left, err := st.Leftovers()
+		assert.NoError(t, err)
+		assert.Empty(t, left, "the cluster left nothing")
 	})
 	t.Logf("cluster %s up in %.1fs", cluster, time.Since(t0).Seconds())
 	for _, a := range []string{tcploadArchive, imgs.HAProxyArchive, imgs.InitArchive} {

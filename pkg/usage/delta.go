@@ -99,12 +99,6 @@ func taskSeconds(a, b map[int]uint64) (float64, bool) {
 	return float64(ns) / 1e9, true
 }
 
-// CgroupCPU returns a cgroup's CPU use, in cores, between two ReadCgroupCPU readings a and b
-// taken seconds apart (only Cores is known; 0 on bad input or a counter going backwards).
-func CgroupCPU(a, b, seconds float64) result.CPU {
-	return result.CPU{Cores: rate(dsec(a, b), seconds)}
-}
-
 // NodeCPU returns the machine's CPU use between readings a and b, seconds apart: see
 // result.NodeBetween for what each figure is (BusyCores from the idle clocks, the split from
 // the tick-sampled columns). CoresPerGbps is left 0; NumCPU is b's.

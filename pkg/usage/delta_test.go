@@ -218,12 +218,6 @@ func TestTCPDelta(t *testing.T) {
 	assert.Equal(t, result.TCP{NsOutSegs: 1}, TCPDelta(a, TCPCounters{InSegs: 99, OutSegs: 201, RetransSegs: 0}))
 }
 
-func TestCgroupCPU(t *testing.T) {
-	assert.InDelta(t, 0.5, CgroupCPU(10, 11, 2).Cores, 1e-12)
-	assert.Zero(t, CgroupCPU(11, 10, 2).Cores)
-	assert.Zero(t, CgroupCPU(10, 11, 0).Cores)
-}
-
 func TestDiff(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	a := Snapshot{
@@ -233,7 +227,6 @@ func TestDiff(t *testing.T) {
 		Net:     map[string]DevCounters{"eth0": {RxBytes: 0}},
 		TCP:     TCPCounters{InSegs: 1},
 		Watched: map[string]ProcTimes{"sidecar": {User: 1, Start: 9}, "reused": {User: 1, Start: 10}, "exits": {User: 1, Start: 11}},
-		Cgroups: map[string]float64{"pod": 100},
 		Missing: []string{"late"},
 	}
 	b := Snapshot{
@@ -243,7 +236,6 @@ func TestDiff(t *testing.T) {
 		Net:     map[string]DevCounters{"eth0": {RxBytes: 250_000_000}},
 		TCP:     TCPCounters{InSegs: 11},
 		Watched: map[string]ProcTimes{"sidecar": {User: 2, System: 0.5, Start: 9}, "reused": {User: 5, Start: 12}, "late": {User: 1}},
-		Cgroups: map[string]float64{"pod": 103},
 		Missing: []string{"exits"},
 	}
 	u := Diff(a, b)
@@ -258,7 +250,6 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, []string{"process", "sidecar"}, u.Coarse, "no thread times: both from utime/stime")
 	assert.Equal(t, uint64(10), u.TCP.NsInSegs)
 	assert.Equal(t, map[string]result.CPU{"sidecar": {Cores: 0.75, UserCores: 0.5, SysCores: 0.25}}, u.Watched)
-	assert.Equal(t, map[string]result.CPU{"pod": {Cores: 1.5}}, u.Cgroups)
 	assert.Equal(t, []string{"exits", "late", "reused"}, u.Missing)
 
 	t.Run("reversed and zero", func(t *testing.T) {

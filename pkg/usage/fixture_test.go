@@ -76,54 +76,6 @@ func TestReadTCPFixture(t *testing.T) {
 	assert.Equal(t, TCPCounters{InSegs: 2574, OutSegs: 1 << 53, RetransSegs: 17}, got)
 }
 
-func TestReadCgroupCPUFixture(t *testing.T) {
-	for _, tc := range []struct {
-		dir     string
-		want    float64
-		wantErr string
-	}{
-		{dir: "v2", want: 123.456789},
-		{dir: "v1cpuacct", want: 98.765432101},
-		{dir: "v1combined", want: 5}, // cpu,cpuacct co-mounted: cpu.stat has no usage_usec
-		{dir: "v1cpu", wantErr: "no usage_usec"},
-		{dir: "empty", wantErr: "cpuacct.usage"},
-		{dir: "bad", wantErr: "usage_usec"},
-		{dir: "does-not-exist", wantErr: "does-not-exist"},
-	} {
-		t.Run(tc.dir, func(t *testing.T) {
-			got, err := ReadCgroupCPU(filepath.Join("testdata", "cgroup", tc.dir))
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				assert.Zero(t, got)
-				return
-			}
-			require.NoError(t, err)
-			assert.InDelta(t, tc.want, got, 1e-9)
-		})
-	}
-}
-
-func TestProcCgroupCPUDirFixture(t *testing.T) {
-	for _, tc := range []struct {
-		root string
-		want string
-	}{
-		// hybrid: v1 cpuacct wins over the controller-less unified tree
-		{"proc", "/sys/fs/cgroup/cpu,cpuacct/kubepods/burstable/pod1234/abcdef"},
-		// pure cgroup v2
-		{"procv2", "/sys/fs/cgroup/system.slice/tcpload.service"},
-		// container without cgroup namespace: the mount's root is the container's own cgroup
-		{"procnested", "/sys/fs/cgroup/cpuacct"},
-	} {
-		t.Run(tc.root, func(t *testing.T) {
-			got, err := fixtureFS(t, tc.root).ProcCgroupCPUDir(0)
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
-		})
-	}
-}
-
 // Malformed files give errors, never panics (procfs itself panics on some of them).
 func TestMalformedFixtures(t *testing.T) {
 	f := fixtureFS(t, "bad/proc")
@@ -136,7 +88,7 @@ func TestMalformedFixtures(t *testing.T) {
 		{"net/dev", func() error { _, err := f.ReadNetDev(0); return err }, "self/net/dev"},
 		{"net/snmp", func() error { _, err := f.ReadTCP(1); return err }, "1/net/snmp"},
 		{"proc stat", func() error { _, err := f.ReadNode(); return err }, "bad/proc/stat"},
-		{"cgroup", func() error { _, err := f.ProcCgroupCPUDir(1); return err }, "1/cgroup"},
+		{"start", func() error { _, err := f.ProcStart(0); return err }, "self/stat"},
 		{"no such pid", func() error { _, err := f.ReadProc(999999); return err }, "999999/stat"},
 		{"negative pid", func() error { _, err := f.ReadNetDev(-5); return err }, "invalid pid"},
 	} {
@@ -152,7 +104,6 @@ func TestMalformedFixtures(t *testing.T) {
 func TestSamplerFixture(t *testing.T) {
 	s, err := NewSamplerFS(filepath.Join("testdata", "proc"), 0, map[string]int{"sidecar": 4243, "gone": 31337})
 	require.NoError(t, err)
-	s.Cgroups = map[string]string{"pod": filepath.Join("testdata", "cgroup", "v2")}
 	snap, err := s.Take()
 	require.NoError(t, err)
 	assert.InDelta(t, 12.34, snap.Proc.User, 1e-9)
@@ -160,7 +111,6 @@ func TestSamplerFixture(t *testing.T) {
 	assert.Len(t, snap.Net, 3)
 	assert.Equal(t, uint64(17), snap.TCP.RetransSegs)
 	assert.Equal(t, map[string]ProcTimes{"sidecar": {User: 2.5, System: 0.5, Start: 30000}}, snap.Watched)
-	assert.InDelta(t, 123.456789, snap.Cgroups["pod"], 1e-9)
 	assert.Equal(t, []string{"gone"}, snap.Missing)
 	require.Error(t, snap.WatchErr)
 	assert.Contains(t, snap.WatchErr.Error(), `"gone" (pid 31337)`)

@@ -167,27 +167,26 @@ func TestNetDevFollowsThreadNamespace(t *testing.T) {
 	assert.Contains(t, own, "lo")
 }
 
-func TestCgroupCPULive(t *testing.T) {
-	dir, err := ProcCgroupCPUDir(0)
+// ProcStart names a live process by its start time, the same across readings, and refuses
+// one that has exited.
+func TestProcStartLive(t *testing.T) {
+	own, err := ProcStart(0)
 	require.NoError(t, err)
-	a, err := ReadCgroupCPU(dir)
+	again, err := ProcStart(os.Getpid())
 	require.NoError(t, err)
-	time.Sleep(20 * time.Millisecond)
-	b, err := ReadCgroupCPU(dir)
-	require.NoError(t, err)
-	t.Logf("cgroup cpu dir %s: %.3f s, then %.3f s", dir, a, b)
-	assert.Positive(t, a)
-	assert.GreaterOrEqual(t, b, a)
+	assert.Equal(t, own, again)
+	assert.Positive(t, own)
 
-	// A controller-less cgroup2 tree mounted beside v1 (hybrid) still has cpu.stat usage_usec.
-	for _, d := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		if _, err := os.Stat(d + "/cpu.stat"); err == nil {
-			v, err := ReadCgroupCPU(d)
-			if assert.NoError(t, err, d) {
-				assert.Positive(t, v, d)
-			}
-		}
-	}
+	cmd := startSleeper(t)
+	st, err := ProcStart(cmd.Process.Pid)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, st, own, "a child starts after its parent")
+	require.NoError(t, cmd.Process.Kill())
+	require.Eventually(t, func() bool { _, err := ProcStart(cmd.Process.Pid); return err != nil }, 5*time.Second, 10*time.Millisecond,
+		"a killed (zombie, not yet reaped) process is not live")
+	_ = cmd.Wait()
+	_, err = ProcStart(cmd.Process.Pid)
+	assert.Error(t, err, "a reaped process is gone")
 }
 
 // measureTake returns the wall time and the CPU time of this process per Take, over n calls.

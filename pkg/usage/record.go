@@ -45,13 +45,6 @@ func (u Usage) Fill(rec *result.Record, iface, ifaceWhy string) {
 		c.CoresPerGbps = perGbps(c.Cores)
 		rec.Watched[name] = c
 	}
-	for name, c := range u.Cgroups {
-		if rec.Watched == nil {
-			rec.Watched = map[string]result.CPU{}
-		}
-		c.CoresPerGbps = perGbps(c.Cores)
-		rec.Watched[name] = c
-	}
 	for _, part := range u.Unmeasured {
 		Unmeasured(rec, partFigure[part], fmt.Sprintf("%s counters could not be read at both window edges: the %s figures are not measured", part, partFigure[part]))
 	}

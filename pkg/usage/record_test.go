@@ -58,7 +58,6 @@ func TestFill(t *testing.T) {
 		Iface:   result.Iface{Interfaces: map[string]result.IfaceCount{"lo": {RxBytes: 10, RxMbps: 1}, "eth0": {RxBytes: 7}}},
 		TCP:     result.TCP{NsInSegs: 3, NsOutSegs: 4, NsRetransSegs: 1},
 		Watched: map[string]result.CPU{"sidecar": {Cores: 0.25}},
-		Cgroups: map[string]result.CPU{"pod": {Cores: 0.75}},
 		Missing: []string{"proxy"},
 		Coarse:  []string{"sidecar"},
 	}
@@ -70,7 +69,6 @@ func TestFill(t *testing.T) {
 		assert.InDelta(t, 0.5, rec.CPU.CoresPerGbps, 1e-12)
 		assert.InDelta(t, 1.5, rec.Node.CoresPerGbps, 1e-12)
 		assert.InDelta(t, 0.25, rec.Watched["sidecar"].CoresPerGbps, 1e-12)
-		assert.InDelta(t, 0.75, rec.Watched["pod"].Cores, 1e-12)
 		assert.Equal(t, "lo", rec.Iface.Name)
 		assert.Equal(t, uint64(10), rec.Iface.RxBytes)
 		assert.Equal(t, result.TCP{Retransmits: 9, NsInSegs: 3, NsOutSegs: 4, NsRetransSegs: 1}, rec.TCP)

@@ -27,9 +27,7 @@ type Snapshot struct {
 	TCP TCPCounters
 	// Watched holds the CPU time of each watched process that could be read, by name.
 	Watched map[string]ProcTimes
-	// Cgroups holds the cumulative CPU seconds of each watched cgroup that could be read.
-	Cgroups map[string]float64
-	// Missing lists, sorted, the watched processes and cgroups that could not be read (e.g. the
+	// Missing lists, sorted, the watched processes that could not be read (e.g. the
 	// process has exited); WatchErr says why.
 	Missing []string
 	// WatchErr joins the errors behind Missing; nil when nothing is missing.
@@ -40,7 +38,7 @@ type Snapshot struct {
 }
 
 // Sampler reads a process's CPU, the node's CPU, the process's network namespace counters
-// and the CPU of other watched processes and cgroups, all at once, at measurement edges.
+// and the CPU of other watched processes, all at once, at measurement edges.
 // The zero value samples the calling process through /proc. A Sampler is safe for concurrent
 // use; its fields must not change after the first Take.
 type Sampler struct {
@@ -48,8 +46,6 @@ type Sampler struct {
 	PID int
 	// Watch names other processes whose CPU is sampled too (e.g. "sidecar" -> envoy's pid).
 	Watch map[string]int
-	// Cgroups names cgroup directories whose CPU is sampled too (see ProcCgroupCPUDir).
-	Cgroups map[string]string
 	// FS is the proc filesystem read; nil means /proc (Default).
 	FS *FS
 
@@ -86,10 +82,10 @@ func (s *Sampler) init() (*FS, error) {
 }
 
 // Take reads every counter once: first the CPU counters back to back (the node's /proc/stat
-// right after At, then the sampled process, the watched processes and cgroups), so that the
+// right after At, then the sampled process and the watched processes), so that the
 // machine and the processes are read at nearly the same instant, then the network counters.
 // Failing to read the sampled process, the node or the network namespace is an error (the
-// Snapshot then holds what could be read); a watched process or cgroup that cannot be read
+// Snapshot then holds what could be read); a watched process that cannot be read
 // (it has exited) is not: it is listed in Missing.
 func (s *Sampler) Take() (Snapshot, error) {
 	f, err := s.init()
@@ -118,18 +114,6 @@ func (s *Sampler) Take() (Snapshot, error) {
 				continue
 			}
 			snap.Watched[name] = t
-		}
-	}
-	if len(s.Cgroups) > 0 {
-		snap.Cgroups = make(map[string]float64, len(s.Cgroups))
-		for name, dir := range s.Cgroups {
-			v, err := ReadCgroupCPU(dir)
-			if err != nil {
-				snap.Missing = append(snap.Missing, name)
-				watchErrs = append(watchErrs, fmt.Errorf("watched cgroup %q: %w", name, err))
-				continue
-			}
-			snap.Cgroups[name] = v
 		}
 	}
 	slices.Sort(snap.Missing)
@@ -170,8 +154,6 @@ type Usage struct {
 	TCP result.TCP
 	// Watched is the CPU of each watched process read at both edges (same process at both).
 	Watched map[string]result.CPU
-	// Cgroups is the CPU of each watched cgroup read at both edges (Cores only).
-	Cgroups map[string]result.CPU
 	// Missing lists, sorted, the watched names missing at either edge, or whose pid was reused
 	// by another process in between.
 	Missing []string
@@ -238,21 +220,6 @@ func Diff(a, b Snapshot) Usage {
 		}
 		for name := range a.Watched {
 			if _, ok := b.Watched[name]; !ok {
-				missing[name] = true
-			}
-		}
-	}
-	if len(a.Cgroups)+len(b.Cgroups) > 0 {
-		u.Cgroups = make(map[string]result.CPU, len(b.Cgroups))
-		for name, vb := range b.Cgroups {
-			if va, ok := a.Cgroups[name]; ok {
-				u.Cgroups[name] = CgroupCPU(va, vb, sec)
-			} else {
-				missing[name] = true
-			}
-		}
-		for name := range a.Cgroups {
-			if _, ok := b.Cgroups[name]; !ok {
 				missing[name] = true
 			}
 		}

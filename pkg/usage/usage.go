@@ -1,4 +1,4 @@
-// Package usage measures what a workload costs in CPU and network from /proc and cgroups:
+// Package usage measures what a workload costs in CPU and network from /proc:
 // cumulative counters read with github.com/prometheus/procfs at the edges of a measurement
 // window, and deltas turned into the record types of pkg/result.
 //

@@ -2,6 +2,7 @@ package nskube
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,18 +10,27 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pathcost/pathcost/pkg/usage"
 )
 
 const cgroupFS = "/sys/fs/cgroup"
 
-// cgroupHierarchies lists the mounted cgroup hierarchies (v1 controllers and the v2 "unified" one).
+// cgroupHierarchies lists the mounted cgroup hierarchies (v1 controllers and the v2 "unified"
+// one); none when the mount table cannot be read (readCgroupHierarchies says why).
 func cgroupHierarchies() []string {
-	var hs []string
+	hs, _ := readCgroupHierarchies()
+	return hs
+}
+
+// readCgroupHierarchies lists the mounted cgroup hierarchies from /proc/self/mounts.
+func readCgroupHierarchies() ([]string, error) {
 	f, err := os.Open("/proc/self/mounts")
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("cgroup hierarchies: %w", err)
 	}
 	defer f.Close()
+	var hs []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
@@ -28,12 +38,15 @@ func cgroupHierarchies() []string {
 			hs = append(hs, fs[1])
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("cgroup hierarchies: read /proc/self/mounts: %w", err)
+	}
 	sort.Strings(hs)
-	return hs
+	return hs, nil
 }
 
 // createCgroup creates /name (and /name/sub...) in every hierarchy, copying the cpuset of the root
-// into it (a v1 cpuset cgroup starts empty and refuses tasks until cpus/mems are set, pitfall 5).
+// into it (a v1 cpuset cgroup starts empty and refuses tasks until cpus/mems are set).
 func createCgroup(name string, subs ...string) error {
 	for _, h := range cgroupHierarchies() {
 		for _, p := range append([]string{name}, prefixed(name, subs)...) {
@@ -111,7 +124,7 @@ func killCgroup(name string, sig syscall.Signal, wait time.Duration) []int {
 		// Zombies stay in cgroup.procs until reaped; they hold nothing, ignore them.
 		alive := pids[:0]
 		for _, p := range pids {
-			if !isZombie(p) {
+			if running(p) {
 				alive = append(alive, p)
 			}
 		}
@@ -125,16 +138,10 @@ func killCgroup(name string, sig syscall.Signal, wait time.Duration) []int {
 	}
 }
 
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true // gone
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z' || s[i+2] == 'X'
-	}
-	return false
+// running says whether pid is a live process (not gone, not a zombie).
+func running(pid int) bool {
+	_, err := usage.ProcStart(pid)
+	return err == nil
 }
 
 // removeCgroup removes /name and everything below it in every hierarchy, deepest first.

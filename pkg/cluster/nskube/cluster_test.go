@@ -19,14 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathcost/pathcost/pkg/interrupt"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
 func needCluster(t *testing.T) {
 	t.Helper()
-	if miss := Requirements(); len(miss) > 0 {
-		t.Skipf("cannot run a cluster here: %s", strings.Join(miss, ", "))
+	if err := Requirements(); err != nil {
+		t.Skipf("cannot run a cluster here: %v", err)
 	}
 	if miss := MissingBinaries(BinDir(DefaultVersion)); len(miss) > 0 {
 		t.Skipf("Kubernetes %s binaries not built (missing %v): run `tcpload cluster build` (~30 min on 2 cores)", DefaultVersion, miss)
@@ -37,7 +38,10 @@ func checkGone(t *testing.T, root, name string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		left := Leftovers(root, name)
+		left, err := Leftovers(root, name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(left) == 0 {
 			return
 		}
@@ -165,16 +169,19 @@ func TestReaper(t *testing.T) {
 	checkGone(t, root, "nskreap", 60*time.Second)
 }
 
-// TestInterruptedUp: SIGINT during the bring-up (containerd runs on every node) of
-// `tcpload cluster up` and of Provider.Create tears the cluster down; the process exits 130.
+// TestInterruptedUp: SIGINT or SIGTERM during the bring-up (containerd runs on every node) of
+// `tcpload cluster up` and of Provider.Create tears the cluster down; the process exits
+// 128+signal (130, 143), decided by tcpload's main and by the provider's signal handler.
 func TestInterruptedUp(t *testing.T) {
 	needCluster(t)
-	if mode := os.Getenv("NSKUBE_TEST_INT"); mode != "" {
-		root := os.Getenv("NSKUBE_TEST_ROOT")
-		if mode == "cli" {
-			os.Exit(CLI([]string{"up", "--state", root, "--name", "nskint"}, os.Stdout, os.Stderr))
-		}
-		p := NewProvider(WithStateRoot(root))
+	root := os.Getenv("NSKUBE_TEST_ROOT")
+	if os.Getenv("NSKUBE_TEST_INT") == "provider" {
+		p := NewProvider(WithStateRoot(root), WithSignalHandler(func(sig os.Signal, err error) {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "teardown:", err)
+			}
+			os.Exit(interrupt.ExitCode(sig))
+		}))
 		p.SetDefaults().WithName("nskint")
 		if _, err := p.Create(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "Create:", err)
@@ -182,12 +189,22 @@ func TestInterruptedUp(t *testing.T) {
 		}
 		os.Exit(0) // not interrupted in time
 	}
-	for _, mode := range []string{"cli", "provider"} {
-		t.Run(mode, func(t *testing.T) {
+	tcpload := filepath.Join(t.TempDir(), "tcpload")
+	if out, err := exec.Command("go", "build", "-o", tcpload, "github.com/pathcost/pathcost/cmd/tcpload").CombinedOutput(); err != nil {
+		t.Fatalf("build tcpload: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		mode string
+		sig  syscall.Signal
+	}{{"cli", syscall.SIGINT}, {"provider", syscall.SIGTERM}, {"provider", syscall.SIGINT}} {
+		t.Run(fmt.Sprintf("%s/%v", tc.mode, tc.sig), func(t *testing.T) {
 			root := t.TempDir()
 			before := hostSnapshot(t)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptedUp$")
-			cmd.Env = append(os.Environ(), "NSKUBE_TEST_INT="+mode, "NSKUBE_TEST_ROOT="+root)
+			if tc.mode == "cli" {
+				cmd = exec.Command(tcpload, "cluster", "up", "--state", root, "--name", "nskint")
+			}
+			cmd.Env = append(os.Environ(), "NSKUBE_TEST_INT="+tc.mode, "NSKUBE_TEST_ROOT="+root)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -201,16 +218,16 @@ func TestInterruptedUp(t *testing.T) {
 			for sc.Scan() {
 				log.WriteString(sc.Text() + "\n")
 				if !sent && strings.Contains(sc.Text(), "containerd on every node") {
-					_ = cmd.Process.Signal(syscall.SIGINT)
+					_ = cmd.Process.Signal(tc.sig)
 					sent = true
 				}
 			}
 			_ = cmd.Wait()
 			if !sent {
-				t.Fatalf("bring-up never reached the VPC:\n%s", log.String())
+				t.Fatalf("bring-up never reached containerd:\n%s", log.String())
 			}
-			if code := cmd.ProcessState.ExitCode(); code != 130 {
-				t.Errorf("exit %d, want 130:\n%s", code, log.String())
+			if code, want := cmd.ProcessState.ExitCode(), interrupt.ExitCode(tc.sig); code != want {
+				t.Errorf("exit %d, want %d:\n%s", code, want, log.String())
 			}
 			checkGone(t, root, "nskint", 5*time.Second)
 			if d := before.Diff(hostSnapshot(t), OthersNetns); len(d) > 0 {

@@ -7,5 +7,8 @@
 //	testenv.Setup(envfuncs.CreateCluster(nskube.NewProvider(), "pathcost"))
 //	testenv.Finish(envfuncs.DestroyCluster("pathcost"))
 //
-// See /work/shared/notes/offline-kubernetes.md for the recipe this follows and its pitfalls.
+// A program that uses Provider.Create calls RunReaperIfAsked first in main (or TestMain) and
+// gives the provider a signal handler (WithSignalHandler) that exits; the package itself never
+// exits. The command line for humans is `tcpload cluster` (cmd/tcpload). README.md in this
+// directory describes the topology, what it needs and changes on the host, and its limits.
 package nskube

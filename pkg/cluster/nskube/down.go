@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,8 +87,12 @@ func DownState(ctx context.Context, st *State, out io.Writer) error {
 		errs = append(errs, fmt.Errorf("not removing %s: not the directory of cluster %s under %s", st.Dir, st.Name, st.root))
 	}
 	fmt.Fprintf(out, "nskube: cluster %s torn down in %.1fs\n", st.Name, time.Since(t0).Seconds())
-	if left := st.Leftovers(); len(left) > 0 {
+	left, err := st.Leftovers()
+	if len(left) > 0 {
 		errs = append(errs, fmt.Errorf("left behind: %s", strings.Join(left, "; ")))
+	}
+	if err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -104,10 +109,10 @@ func (s *State) stopProcs(sel func(Proc) bool, d time.Duration) {
 	}
 	deadline := time.Now().Add(d)
 	for _, pid := range pids {
-		for !isZombie(pid) && time.Now().Before(deadline) {
+		for running(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if !isZombie(pid) {
+		if running(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -145,25 +150,27 @@ func (s *State) owns(p Proc) bool {
 }
 
 // Leftovers lists whatever of the cluster still exists on the host: processes in its cgroups or
-// naming its directory, its cgroups, its directory. Empty after a clean Destroy.
-func (s *State) Leftovers() []string {
+// naming its directory, its cgroups, its directory, mounts below it. Empty after a clean
+// Destroy; an error when the host could not be searched (the list then holds what was found).
+func (s *State) Leftovers() ([]string, error) {
 	var left []string
+	var errs []error
+	hierarchies, err := readCgroupHierarchies()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	groups := []string{s.vpcCgroup()}
 	for _, n := range s.Nodes {
 		groups = append(groups, n.Name)
 	}
-	for _, h := range cgroupHierarchies() {
+	for _, h := range hierarchies {
 		ms, _ := filepath.Glob(filepath.Join(h, s.Name+"-node*"))
 		for _, m := range ms {
 			groups = append(groups, filepath.Base(m))
 		}
 	}
-	seen := map[string]bool{}
-	for _, g := range groups {
-		if seen[g] {
-			continue
-		}
-		seen[g] = true
+	slices.Sort(groups)
+	for _, g := range slices.Compact(groups) {
 		if pids := cgroupPIDs(g); len(pids) > 0 {
 			left = append(left, fmt.Sprintf("processes %v in cgroup /%s", pids, g))
 		}
@@ -175,19 +182,34 @@ func (s *State) Leftovers() []string {
 		if _, err := os.Stat(s.Dir); err == nil {
 			left = append(left, "directory "+s.Dir)
 		}
-		if pids := procsMentioning(s.Dir); len(pids) > 0 {
+		pids, err := procsMentioning(s.Dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if len(pids) > 0 {
 			left = append(left, fmt.Sprintf("processes %v mentioning %s", pids, s.Dir))
 		}
-		if m := mountsMentioning(s.Dir); len(m) > 0 {
+		m, err := mountsMentioning(s.Dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if len(m) > 0 {
 			left = append(left, "mounts "+strings.Join(m, ", "))
 		}
 	}
-	return left
+	if err := errors.Join(errs...); err != nil {
+		return left, fmt.Errorf("nskube: leftovers of %s: %w", s.Name, err)
+	}
+	return left, nil
 }
 
-func procsMentioning(s string) []int {
+// procsMentioning lists the live processes (but this one) whose command line names path s.
+func procsMentioning(s string) ([]int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
 	self := os.Getpid()
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -195,17 +217,18 @@ func procsMentioning(s string) []int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && mentionsPath(string(b), s) && !isZombie(pid) {
+		if err == nil && mentionsPath(string(b), s) && running(pid) {
 			pids = append(pids, pid)
 		}
 	}
-	return pids
+	return pids, nil
 }
 
-func mountsMentioning(s string) []string {
+// mountsMentioning lists this mount namespace's mounts (mountinfo lines) naming path s.
+func mountsMentioning(s string) ([]string, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
@@ -213,7 +236,7 @@ func mountsMentioning(s string) []string {
 			out = append(out, l)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // mentionsPath says whether text names dir or a path below it: dir must be a whole path, not a
@@ -241,10 +264,10 @@ func mentionsPath(text, dir string) bool {
 	}
 }
 
-// Leftovers is State.Leftovers for a cluster known only by name.
-func Leftovers(root, name string) []string {
+// Leftovers is State.Leftovers for a cluster known only by name (under root; "" = StateRoot()).
+func Leftovers(root, name string) ([]string, error) {
 	if err := ValidName(name); err != nil {
-		return []string{err.Error()}
+		return nil, err
 	}
 	if root == "" {
 		root = StateRoot()

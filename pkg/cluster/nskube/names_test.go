@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pathcost/pathcost/pkg/jsonfile"
 )
 
 // TestValidName: a cluster name becomes a directory under the state root, cgroup and node names;
@@ -81,9 +83,14 @@ func TestDownKeepsOtherClusters(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "..", "../x", "one/..", "."} {
-		var out, errOut bytes.Buffer
-		if code := CLI([]string{"down", "--state", root, "--name", bad}, &out, &errOut); code != 2 {
-			t.Errorf("down --name %q: exit %d (%s)", bad, code, errOut.String())
+		if err := Down(context.Background(), root, bad, nil); err == nil || !strings.Contains(err.Error(), "invalid cluster name") {
+			t.Errorf("Down(%q): %v", bad, err)
+		}
+		if _, err := Status(root, bad); err == nil {
+			t.Errorf("Status(%q) accepted", bad)
+		}
+		if _, err := Leftovers(root, bad); err == nil {
+			t.Errorf("Leftovers(%q) accepted", bad)
 		}
 	}
 	for _, n := range []string{"one", "two"} {
@@ -123,7 +130,7 @@ func TestDownStateRemovesOnlyItsDir(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "nsk"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeJSON(filepath.Join(root, "nsk", "cluster.json"), &State{Name: "nsk", Dir: other}); err != nil {
+	if err := jsonfile.Write(filepath.Join(root, "nsk", "cluster.json"), &State{Name: "nsk", Dir: other}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadState(root, "nsk"); err == nil || !strings.Contains(err.Error(), "cluster.json") {
@@ -154,7 +161,7 @@ func TestLoadStateErrorsNameFile(t *testing.T) {
 	}
 	// writeJSON replaces it atomically, leaving no temporary file.
 	st := &State{Name: "nsk", Dir: filepath.Join(root, "nsk")}
-	if err := writeJSON(f, st); err != nil {
+	if err := jsonfile.Write(f, st); err != nil {
 		t.Fatal(err)
 	}
 	got, err := LoadState(root, "nsk")
@@ -231,7 +238,7 @@ func TestSweepStale(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeJSON(filepath.Join(dir, "cluster.json"), &State{Name: name, Dir: dir, Owner: owner, Reaper: dead}); err != nil {
+		if err := jsonfile.Write(filepath.Join(dir, "cluster.json"), &State{Name: name, Dir: dir, Owner: owner, Reaper: dead}); err != nil {
 			t.Fatal(err)
 		}
 	}

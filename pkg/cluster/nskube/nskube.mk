@@ -6,7 +6,15 @@ NSKUBE_NODES   ?= 2
 NSKUBE_CNI     ?= bridge
 SMOKE_ARGS     ?=
 
-.PHONY: cluster-build cluster-up cluster-down cluster-status e2e-smoke
+.PHONY: cluster-deps cluster-build cluster-up cluster-down cluster-status e2e-smoke
+
+# the programs and CNI plugins a cluster runs (nskube.Requirements checks the same), installed as
+# root like e2e-deps does (scripts/need.sh)
+CLUSTER_NEEDS := containerd:containerd ctr:containerd runc:runc iptables:iptables conntrack:conntrack \
+	socat:socat nsenter:util-linux unshare:util-linux ip:iproute2 \
+	$(foreach p,bridge host-local portmap ptp loopback,/usr/lib/cni/$(p):containernetworking-plugins)
+cluster-deps:
+	@sh scripts/need.sh "make $(or $(MAKECMDGOALS),cluster-deps)" $(CLUSTER_NEEDS)
 
 # kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl, etcd from the Go module
 # proxy into /var/cache/pathcost/k8s/$(NSKUBE_VERSION)/bin (first time ~30 min on 2 cores, then cached)
@@ -14,7 +22,7 @@ cluster-build:
 	$(GO) run ./cmd/tcpload cluster build --version $(NSKUBE_VERSION)
 
 # a real cluster, nodes as network namespaces; prints the kubeconfig path (stdout) and how to use it
-cluster-up: cluster-build
+cluster-up: cluster-deps cluster-build
 	$(GO) run ./cmd/tcpload cluster up --name $(NSKUBE_NAME) --nodes $(NSKUBE_NODES) --cni $(NSKUBE_CNI) --version $(NSKUBE_VERSION)
 
 cluster-down:
@@ -25,5 +33,5 @@ cluster-status:
 
 # smoke test on nskube: nodeAffinity placement, pod-to-pod and NodePort tcpload runs, DaemonSet node CPU,
 # then Destroy and a check that nothing is left on the host
-e2e-smoke: cluster-build
+e2e-smoke: cluster-deps cluster-build
 	$(GO) test -tags smoke -count=1 -v -timeout 30m ./e2e/smoke -args -provider nskube -nodes $(NSKUBE_NODES) -cni $(NSKUBE_CNI) $(SMOKE_ARGS)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -179,10 +180,32 @@ func TestHostSnapshotDiff(t *testing.T) {
 	}
 }
 
-// TestBinariesCached reports (without building) whether the binaries are there; the real cluster
-// is exercised by the e2e/smoke test (go test -tags smoke ./e2e/smoke).
+// TestBinariesCached checks the cached binaries, when they are built: each is an executable
+// file and kubectl reports the version it was built as. Without them it skips (building takes
+// about 30 min on 2 cores: tcpload cluster build); the real cluster is exercised by the tests
+// of the nskube tag and by e2e/smoke.
 func TestBinariesCached(t *testing.T) {
-	if miss := MissingBinaries(BinDir(DefaultVersion)); len(miss) > 0 {
+	dir := BinDir(DefaultVersion)
+	if miss := MissingBinaries(dir); len(miss) > 0 {
 		t.Skipf("Kubernetes %s binaries not built (missing %v): run `tcpload cluster build` (about 30 min on 2 cores)", DefaultVersion, miss)
+	}
+	for _, b := range Binaries {
+		st, err := os.Stat(filepath.Join(dir, b))
+		if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+			t.Errorf("%s: not an executable file (%v)", b, err)
+		}
+	}
+	out, err := exec.Command(filepath.Join(dir, "kubectl"), "version", "--client", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("kubectl version: %v", err)
+	}
+	var v struct {
+		ClientVersion struct{ GitVersion string } `json:"clientVersion"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("kubectl version output: %v\n%s", err, out)
+	}
+	if v.ClientVersion.GitVersion != DefaultVersion {
+		t.Errorf("kubectl in %s reports %q, want %s", dir, v.ClientVersion.GitVersion, DefaultVersion)
 	}
 }

@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/pathcost/pathcost/pkg/interrupt"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/e2e-framework/klient"
 	"sigs.k8s.io/e2e-framework/support"
@@ -23,12 +21,12 @@ import (
 //
 //	envfuncs.CreateCluster(nskube.NewProvider(nskube.WithNodes(3)), "pathcost")
 type Provider struct {
-	opts    Options
-	state   *State
-	rest    *rest.Config
-	reaper  *os.Process
-	stopSig chan struct{}
-	mu      sync.Mutex
+	opts   Options
+	state  *State
+	rest   *rest.Config
+	reaper *os.Process
+	watch  *interrupt.Watcher // SIGINT/SIGTERM from Create until Destroy
+	mu     sync.Mutex
 }
 
 var (
@@ -53,6 +51,12 @@ func WithStateRoot(dir string) Option { return func(o *Options) { o.StateRoot = 
 
 // WithOutput sets where progress goes.
 func WithOutput(w io.Writer) Option { return func(o *Options) { o.Out = w } }
+
+// WithSignalHandler sets what the provider calls after SIGINT or SIGTERM (caught from the start
+// of Create until the end of Destroy) has torn the cluster down; see Create. The handler
+// normally exits: os.Exit(interrupt.ExitCode(sig)). Without one the process goes on after the
+// teardown, and the next signal ends it the default way.
+func WithSignalHandler(h interrupt.Handler) Option { return func(o *Options) { o.onSignal = h } }
 
 // NewProvider returns a provider with the given options.
 func NewProvider(opts ...Option) *Provider {
@@ -89,32 +93,31 @@ func (p *Provider) Options() Options { return p.opts }
 // State returns the running cluster's state (nil before Create).
 func (p *Provider) State() *State { return p.state }
 
-// Create builds what is missing, brings the cluster up and returns its kubeconfig path. Before the
-// first process of the cluster starts, a reaper process starts watching this one: if it dies
-// without Destroy (panic, os.Exit, SIGKILL), the reaper tears the cluster down. SIGINT/SIGTERM are
-// caught from the start: during the bring-up they stop it (Up tears down what it made), later
-// they lead to Destroy; then the process exits with status 130.
+// Create builds what is missing, brings the cluster up and returns its kubeconfig path. The
+// program must have called RunReaperIfAsked first: before the first process of the cluster
+// starts, Create starts this program again as a reaper that tears the cluster down if this
+// process dies without Destroy (panic, os.Exit, SIGKILL). SIGINT and SIGTERM are caught from
+// the start of Create to the end of Destroy: during the bring-up they stop it (Up tears down
+// what it made), later they lead to Destroy; then the handler of WithSignalHandler is called
+// with the signal and the teardown's error (or, on a second signal, at once), and a Create
+// still running returns an error. The provider never exits the process.
 func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 	p.opts.defaults()
 	if err := ValidName(p.opts.Name); err != nil {
 		return "", err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if !reaperAsked.Load() {
+		return "", errNoReaperCall
+	}
 	upCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	upDone := make(chan struct{})
-	caught := make(chan os.Signal, 1)
-	go func() {
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(p.opts.Out, "nskube: %v during the bring-up of cluster %s: stopping it, tearing down\n", s, p.opts.Name)
-			cancel()
-			caught <- s
-		case <-upDone:
-			caught <- nil // a later signal stays in sigs for catchSignals
-		}
-	}()
+	p.watch = interrupt.Watch(func() error {
+		fmt.Fprintf(p.opts.Out, "nskube: signal: tearing down cluster %s\n", p.opts.Name)
+		cancel() // a bring-up in progress stops and tears down what it made
+		<-upDone
+		return p.Destroy(context.Background())
+	}, p.opts.onSignal, syscall.SIGINT, syscall.SIGTERM)
 	o := p.opts
 	o.beforeStart = func(st *State) error {
 		st.Owner = procRef(os.Getpid())
@@ -126,24 +129,21 @@ func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 		return nil
 	}
 	st, err := Up(upCtx, o)
+	if err == nil {
+		p.mu.Lock()
+		p.state = st
+		p.mu.Unlock()
+	}
 	close(upDone)
-	if s := <-caught; s != nil {
-		if err == nil { // the bring-up finished before it noticed
-			if derr := DownState(context.Background(), st, p.opts.Out); derr != nil {
-				fmt.Fprintf(p.opts.Out, "nskube: teardown after %v: %v (the reaper retries)\n", s, derr)
-			}
-		}
-		p.stopReaperIfGone()
-		fmt.Fprintf(p.opts.Out, "nskube: %v: exiting\n", s)
-		os.Exit(130)
+	if sig := p.watch.Caught(); sig != nil {
+		<-p.watch.Done() // the teardown, then the handler (which normally exits)
+		return "", fmt.Errorf("nskube: cluster %s: %v during the bring-up: torn down", p.opts.Name, sig)
 	}
 	if err != nil {
+		p.watch.Stop()
 		p.stopReaperIfGone()
-		signal.Stop(sigs)
 		return "", err
 	}
-	p.state = st
-	p.catchSignals(sigs)
 	return st.Kubeconfig, nil
 }
 
@@ -153,8 +153,8 @@ func (p *Provider) stopReaperIfGone() {
 	if p.reaper == nil {
 		return
 	}
-	if left := Leftovers(p.opts.StateRoot, p.opts.Name); len(left) > 0 {
-		fmt.Fprintf(p.opts.Out, "nskube: reaper (pid %d) left running, it retries the teardown when this process exits: %s\n", p.reaper.Pid, strings.Join(left, "; "))
+	if left, err := Leftovers(p.opts.StateRoot, p.opts.Name); len(left) > 0 || err != nil {
+		fmt.Fprintf(p.opts.Out, "nskube: reaper (pid %d) left running, it retries the teardown when this process exits: %s (%v)\n", p.reaper.Pid, strings.Join(left, "; "), err)
 		return
 	}
 	_ = p.reaper.Kill()
@@ -195,8 +195,8 @@ func (p *Provider) ExportLogs(ctx context.Context, dest string) error {
 }
 
 // Destroy tears the cluster down and checks that nothing is left. SIGINT/SIGTERM stay caught while
-// it runs (a signal waits for it to finish); the reaper is stopped only after a complete teardown,
-// otherwise it stays to retry when this process exits.
+// it runs (a signal waits for it to finish, then the handler is called); the reaper is stopped
+// only after a complete teardown, otherwise it stays to retry when this process exits.
 func (p *Provider) Destroy(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -212,9 +212,8 @@ func (p *Provider) Destroy(ctx context.Context) error {
 	} else if p.reaper != nil {
 		fmt.Fprintf(p.opts.Out, "nskube: reaper (pid %d) left running, it retries the teardown when this process exits\n", p.reaper.Pid)
 	}
-	if p.stopSig != nil {
-		close(p.stopSig)
-		p.stopSig = nil
+	if p.watch != nil {
+		p.watch.Stop() // no effect once a signal is being handled
 	}
 	return err
 }
@@ -293,69 +292,4 @@ func (s *State) ExportLogs(dest string) error {
 		}
 	}
 	return nil
-}
-
-// catchSignals: a SIGINT/SIGTERM on ch (already registered) leads to Destroy and exit status 130.
-func (p *Provider) catchSignals(ch chan os.Signal) {
-	p.stopSig = make(chan struct{})
-	stop := p.stopSig
-	go func() {
-		defer signal.Stop(ch)
-		select {
-		case s := <-ch:
-			fmt.Fprintf(p.opts.Out, "nskube: %v: tearing down cluster %s\n", s, p.opts.Name)
-			_ = p.Destroy(context.Background())
-			os.Exit(130)
-		case <-stop:
-		}
-	}()
-}
-
-// Reaper: the provider re-executes the current binary with these variables; init() below turns that
-// process into a watcher that tears the cluster down when its parent dies without Destroy.
-const (
-	reapEnvDir    = "PATHCOST_NSKUBE_REAP_DIR"
-	reapEnvParent = "PATHCOST_NSKUBE_REAP_PARENT"
-)
-
-func (p *Provider) startReaper(dir string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
-		return err
-	}
-	logf, err := os.Create(filepath.Join(dir, "logs", "reaper.log"))
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), reapEnvDir+"="+dir, reapEnvParent+"="+strconv.Itoa(os.Getpid()))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	p.reaper = cmd.Process
-	return nil
-}
-
-func init() {
-	dir := os.Getenv(reapEnvDir)
-	if dir == "" {
-		return
-	}
-	parent, _ := strconv.Atoi(os.Getenv(reapEnvParent))
-	for os.Getppid() == parent {
-		time.Sleep(500 * time.Millisecond)
-	}
-	fmt.Fprintf(os.Stderr, "nskube reaper: process %d is gone without Destroy; tearing down %s\n", parent, dir)
-	err := Down(context.Background(), filepath.Dir(dir), filepath.Base(dir), os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nskube reaper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
 }

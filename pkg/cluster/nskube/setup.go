@@ -202,7 +202,7 @@ func (s *State) waitNodes(ctx context.Context, d time.Duration) error {
 			return nil
 		}
 		for _, p := range s.Procs {
-			if (p.Name == "kubelet" || p.Name == "containerd" || p.Name == "kube-apiserver") && isZombie(p.PID) {
+			if (p.Name == "kubelet" || p.Name == "containerd" || p.Name == "kube-apiserver") && !running(p.PID) {
 				return fmt.Errorf("%s of %s exited; see %s", p.Name, p.Node, p.Log)
 			}
 		}
