@@ -111,7 +111,6 @@ func sample(ctx context.Context, dur, warm, every time.Duration, iface string, w
 		why = "no --iface given: see the per-interface figures"
 	}
 	u.Fill(rec, iface, why)
-	rec.Notes = append(rec.Notes, "a sampler moves no application bytes: mbps is 0, no cores_per_gbps are computed (per_gbps_of is empty), and cpu is the sampler's own")
 	if stopErr != nil {
 		rec.Error = stopErr.Error()
 	}

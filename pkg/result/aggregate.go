@@ -238,7 +238,9 @@ func Aggregate(scenario, title string, runs []Run) Row {
 		if modeMatches(f.Mode, ModeBandwidth) {
 			row.BandwidthRuns++
 		}
-		for _, rec := range []*Record{r.Client, r.Server, r.Forwarder} {
+		// the forwarder's record notes are about its own record (its interfaces, its window);
+		// what the row takes from it is its node over the client's window, and why not
+		for _, rec := range []*Record{r.Client, r.Server} {
 			if rec != nil {
 				notes.add(rec.Notes...)
 			}

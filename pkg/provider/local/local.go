@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pathcost/pathcost/pkg/localnet"
 	"github.com/pathcost/pathcost/pkg/provider"
@@ -19,6 +20,9 @@ import (
 type Provider struct {
 	// Binary is the path of the tcpload binary to run in the namespaces.
 	Binary string
+
+	mu       sync.Mutex
+	prefixes []string // of every env this provider brought up
 }
 
 var (
@@ -57,14 +61,30 @@ func (p *Provider) Up(ctx context.Context, s topo.Spec) (provider.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realise %s: %w", s.Name, err)
 	}
+	p.mu.Lock()
+	p.prefixes = append(p.prefixes, e.Prefix)
+	p.mu.Unlock()
 	return &path{spec: s, env: e, bin: p.Binary}, nil
 }
 
 // Sweep removes what runs whose owner process died left behind.
 func (p *Provider) Sweep(context.Context) error { return localnet.Reap("") }
 
-// Leftovers lists the namespaces, state directories and processes of localnet runs still there.
-func (p *Provider) Leftovers(context.Context) ([]string, error) { return localnet.Leftovers("") }
+// Leftovers lists the namespaces, state directories and processes still there of the envs this
+// provider brought up (other processes' runs on the machine are theirs to account for).
+func (p *Provider) Leftovers(context.Context) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, prefix := range p.prefixes {
+		left, err := localnet.Leftovers(prefix)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, left...)
+	}
+	return out, nil
+}
 
 // path is a realised localnet environment.
 type path struct {
