@@ -17,6 +17,9 @@ cd "$(dirname "$0")/.."
 
 REF_ROOT=${REF_ROOT:-testdata/reference}
 TOLERANCE=${GATE_TOLERANCE:-10}
+# fewer samples than this and a Mann-Whitney U test at alpha 0.05 can hardly (4+4: only with no
+# overlap at all) or never (3+3) call a change significant: such a gate could not fail
+MIN_SAMPLES=${GATE_MIN_SAMPLES:-5}
 GO=${GO:-go}
 SCENARIOS=(plain gr gr+istio vpccni vpccni+istio nodeport)
 
@@ -34,9 +37,12 @@ current() {
   echo "$REF_ROOT/$name/summary.json"
 }
 
-# compare runs tcpload compare and passes its exit status on (0 pass, 1 regression, 2 bad input).
+# compare runs tcpload compare and passes its exit status on (0 pass, 1 regression, 2 bad input,
+# including a side with too few samples per figure for the test to ever find a change).
 compare() {
   local ref=$1 new=$2 rc=0
+  check_power "$ref"
+  check_power "$new"
   echo "=== tcpload compare $ref $new --tolerance $TOLERANCE"
   tcpload compare "$ref" "$new" --tolerance "$TOLERANCE" || rc=$?
   case $rc in
@@ -58,9 +64,25 @@ check_run() {
   [ "$dropped" = 0 ] || die "$sum has $dropped failed repeat(s) (dropped_runs): not a reference"
 }
 
+# check_power fails unless every row keeps at least MIN_SAMPLES per-run values of client Mbps and,
+# when it has cost runs, of total cores/Gbps (summaries written before Stats kept values do not).
+check_power() {
+  local sum=$1 weak
+  need_jq
+  [ -f "$sum" ] || die "no summary $sum"
+  weak=$(jq -r --argjson min "$MIN_SAMPLES" '.rows[] | . as $r
+    | ["client_mbps", "total_cores_per_gbps"][] as $f
+    | select($f == "client_mbps" or ($r[$f].n // 0) > 0)
+    | select((($r[$f].values // []) | length) < $min)
+    | "\($r.scenario) \($f): \((($r[$f].values // []) | length)) per-run values"' "$sum")
+  [ -z "$weak" ] || die "$sum has too few samples for the gate (want >= $MIN_SAMPLES per figure; make gate and make reference run $MIN_SAMPLES repeats):
+$weak"
+}
+
 save() {
   local dir=${1:?usage: refgate.sh save RESULTS_DIR} name dst f
   check_run "$dir/summary.json"
+  check_power "$dir/summary.json"
   name=local-$(date -u +%Y-%m-%d)
   dst=$REF_ROOT/$name
   mkdir -p "$dst"
@@ -87,14 +109,14 @@ scaled() {
 
 selftest() {
   need_jq
-  local ref tmp rc fails=0
+  local ref fails=0
   ref=$(current)
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  expect() { # expect WANT_RC NEW FIGURE_LABEL
+  expect() { # expect WANT_RC NEW FIGURE_LABEL: prints all but the "~" lines
     local want=$1 new=$2 label=$3 out rc=0
     out=$(compare "$ref" "$new" 2>&1) || rc=$?
-    echo "$out"
+    grep -v '~ (p=' <<<"$out" || true
     if [ "$rc" != "$want" ]; then
       echo "SELFTEST FAIL: $new: make gate's compare exited $rc, want $want"; fails=$((fails + 1))
     elif [ -n "$label" ] && ! grep -E "$label .*REGRESSION" <<<"$out" >/dev/null; then
