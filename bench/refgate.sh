@@ -119,10 +119,16 @@ selftest() {
     grep -v '~ (p=' <<<"$out" || true
     if [ "$rc" != "$want" ]; then
       echo "SELFTEST FAIL: $new: make gate's compare exited $rc, want $want"; fails=$((fails + 1))
-    elif [ -n "$label" ] && ! grep -E "$label .*REGRESSION" <<<"$out" >/dev/null; then
+    elif [ -n "$label" ] && ! grep -E "^[^ ]+ +$label {2,}.*REGRESSION" <<<"$out" >/dev/null; then
       echo "SELFTEST FAIL: $new: no REGRESSION line for '$label'"; fails=$((fails + 1))
     else
       echo "selftest ok: exit $rc as expected"
+    fi
+    if [ -n "$label" ]; then # which scenarios told the change from their own noise
+      local caught missed
+      caught=$(grep -E "^[^ ]+ +$label {2,}.*REGRESSION" <<<"$out" | awk '{print $1}' | paste -sd' ' -)
+      missed=$(grep -E "^[^ ]+ +$label {2,}.*~ \(p=" <<<"$out" | awk '{print $1}' | paste -sd' ' -)
+      echo "caught in: ${caught:-none}; not significant (the reference's spread overlaps) in: ${missed:-none}"
     fi
     echo
   }
