@@ -126,8 +126,8 @@ selftest() {
     fi
     if [ -n "$label" ]; then # which scenarios told the change from their own noise
       local caught missed
-      caught=$(grep -E "^[^ ]+ +$label {2,}.*REGRESSION" <<<"$out" | awk '{print $1}' | paste -sd' ' -)
-      missed=$(grep -E "^[^ ]+ +$label {2,}.*~ \(p=" <<<"$out" | awk '{print $1}' | paste -sd' ' -)
+      caught=$(grep -E "^[^ ]+ +$label {2,}.*REGRESSION" <<<"$out" | awk '{print $1}' | paste -sd' ' -) || true
+      missed=$(grep -E "^[^ ]+ +$label {2,}.*~ \(p=" <<<"$out" | awk '{print $1}' | paste -sd' ' -) || true
       echo "caught in: ${caught:-none}; not significant (the reference's spread overlaps) in: ${missed:-none}"
     fi
     echo
