@@ -61,7 +61,7 @@ check_run() {
   missing=$(jq -r --args '[.rows[].scenario] as $have | $ARGS.positional - $have | join(" ")' "$sum" "${SCENARIOS[@]}")
   [ -z "$missing" ] || die "$sum lacks scenario(s): $missing"
   dropped=$(jq '[.rows[].dropped // 0] | add' "$sum")
-  [ "$dropped" = 0 ] || die "$sum has $dropped failed repeat(s) (dropped_runs): not a reference"
+  [ "$dropped" = 0 ] || die "$sum has $dropped failed repeat(s) (dropped_runs, in its notes): a broken path is neither a pass nor a reference"
 }
 
 # check_power fails unless every row keeps at least MIN_SAMPLES per-run values of client Mbps and,
