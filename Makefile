@@ -3,6 +3,7 @@
 # make test    vet (every build tag) + race tests + e2e compile check for every tag set + actionlint
 # make e2e     the seed's six scenarios in network namespaces (root), one combined table
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
+# make gate    the six scenarios (5 repeats) compared with testdata/reference (root)
 # See README.md for everything else.
 
 GO        ?= go
@@ -96,6 +97,54 @@ compare:
 
 clean:
 	rm -rf bin
+
+# --- reference gate and benchmark comparison ---------------------------------------------------
+# make gate       the six scenarios with GATE_REPEATS repeats (2 s windows as e2e-quick), then
+#                 `tcpload compare REF NEW --tolerance GATE_TOLERANCE` against the reference named
+#                 by testdata/reference/CURRENT (or REF=summary.json): fails on a figure that got
+#                 significantly worse (Mann-Whitney U, alpha 0.05) by more than the tolerance.
+#                 Figures are machine-specific: compare only with a reference of the same machine class.
+# make reference  the same matrix, copied into testdata/reference/local-<UTC date>/ and named in
+#                 testdata/reference/CURRENT (refused when a scenario is missing or a repeat failed)
+# make gate-selftest  no measurement: the gate passes the reference against itself and fails it
+#                 against copies with client Mbps x0.7 and total cores/Gbps x1.3 (needs jq)
+# make bench-compare  benchstat of `go test -bench BENCH -count COUNT ./bench` at OLD vs NEW
+# 5 repeats: the fewest with which a Mann-Whitney U test of 5+5 samples can reach p < 0.05 with
+# some overlap (3+3 never can, 4+4 only with none) and the medians get a 90 % interval.
+GATE_REPEATS   ?= 5
+GATE_TOLERANCE ?= 10
+GATE_E2E_ARGS  ?= -duration 2s -warmup 1s -repeats $(GATE_REPEATS)
+REF            ?= $(shell bash bench/refgate.sh current 2>/dev/null)
+
+.PHONY: gate reference gate-selftest bench-compare
+
+# the matrix of make gate and make reference ($(1): gate or reference; results in
+# RESULTS/STAMP-$(1)). make e2e reports its own threshold gates; make gate's verdict is the
+# comparison's, and a missing scenario or a failed repeat fails it (bench/refgate.sh check).
+gate_matrix = $(MAKE) --no-print-directory e2e STAMP=$(STAMP)-$(1) E2E_ARGS="$(GATE_E2E_ARGS) $(E2E_ARGS)" || \
+	  echo "*** make e2e failed (its threshold gates or a failed repeat, above); the reference gate follows"
+
+gate:
+	@ref="$(REF)"; [ -n "$$ref" ] || { bash bench/refgate.sh current; exit 2; }; \
+	$(call gate_matrix,gate); \
+	bash bench/refgate.sh check $(RESULTS)/$(STAMP)-gate/summary.json && \
+	GATE_TOLERANCE=$(GATE_TOLERANCE) bash bench/refgate.sh compare "$$ref" $(RESULTS)/$(STAMP)-gate/summary.json
+
+reference:
+	@$(call gate_matrix,reference); \
+	bash bench/refgate.sh save $(RESULTS)/$(STAMP)-reference
+
+gate-selftest:
+	GATE_TOLERANCE=$(GATE_TOLERANCE) bash bench/refgate.sh selftest
+
+# OLD and NEW: git revisions, or NEW= empty for the working tree (the default: HEAD vs your change)
+OLD   ?= HEAD
+NEW   ?=
+COUNT ?= 5
+BENCH ?= Loopback/seed
+BENCHSTAT ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260709024250-82a0b07e230d
+bench-compare:
+	OLD="$(OLD)" NEW="$(NEW)" COUNT=$(COUNT) BENCH="$(BENCH)" BENCHSTAT=$(BENCHSTAT) GO=$(GO) bash bench/benchcmp.sh
 
 # cluster-build, cluster-up, cluster-down, cluster-status, e2e-smoke
 include pkg/cluster/nskube/nskube.mk
