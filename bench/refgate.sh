@@ -17,6 +17,10 @@ cd "$(dirname "$0")/.."
 
 REF_ROOT=${REF_ROOT:-testdata/reference}
 TOLERANCE=${GATE_TOLERANCE:-10}
+# The figures that may fail the gate: bandwidth at saturation and each component's cost at equal
+# load. Retransmits, set-up seconds and the kernel share are shown but do not gate: they are
+# small numbers that move by more than any percentage between sessions on the same code.
+FIGURES=${GATE_FIGURES:-client_mbps,server_mbps,client_cores_per_gbps,server_cores_per_gbps,sidecar_cores_per_gbps,total_cores_per_gbps}
 # fewer samples than this and a Mann-Whitney U test at alpha 0.05 can hardly (4+4: only with no
 # overlap at all) or never (3+3) call a change significant: such a gate could not fail
 MIN_SAMPLES=${GATE_MIN_SAMPLES:-5}
@@ -43,8 +47,8 @@ compare() {
   local ref=$1 new=$2 rc=0
   check_power "$ref"
   check_power "$new"
-  echo "=== tcpload compare $ref $new --tolerance $TOLERANCE"
-  tcpload compare "$ref" "$new" --tolerance "$TOLERANCE" || rc=$?
+  echo "=== tcpload compare $ref $new --tolerance $TOLERANCE --figures $FIGURES"
+  tcpload compare "$ref" "$new" --tolerance "$TOLERANCE" --figures "$FIGURES" || rc=$?
   case $rc in
     0) echo "gate PASSED: no figure significantly worse than the reference by more than $TOLERANCE%" ;;
     1) echo "gate FAILED: figure(s) significantly worse than the reference by more than $TOLERANCE% (REGRESSION above)" ;;

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/pathcost/pathcost/pkg/result"
@@ -28,7 +29,8 @@ func runCompare(ctx context.Context, args []string) int {
 	alpha := fs.Float64("alpha", 0.05, "significance level of the Mann-Whitney U test")
 	confidence := fs.Float64("confidence", result.DefaultConfidence, "level of the medians' confidence intervals")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
-	fs.Usage = usageFunc(fs, "compare OLD NEW [--tolerance PCT] [--alpha A] [--confidence C] [--json]",
+	figures := fs.String("figures", "", "comma-separated figures that may fail the comparison (default: every figure); the others are shown but cannot fail it")
+	fs.Usage = usageFunc(fs, "compare OLD NEW [--tolerance PCT] [--figures LIST] [--alpha A] [--confidence C] [--json]",
 		"Compares two summaries (results directories or summary.json files) figure by figure, as\n"+
 			"benchstat does: old and new medians with the reach of their confidence intervals, the\n"+
 			"change of the median with the p-value of a Mann-Whitney U test between the repeats, and\n"+
@@ -64,6 +66,11 @@ func runCompare(ctx context.Context, args []string) int {
 			paths[0], scenarioList(old), paths[1], scenarioList(cur)))
 	}
 	ds := result.Compare(*old, *cur, result.CompareOptions{Alpha: *alpha, Confidence: *confidence, TolerancePct: *tolerance})
+	if *figures != "" {
+		if err := onlyFigures(ds, *figures); err != nil {
+			return exitCode(usageErr("compare: --figures: %v", err))
+		}
+	}
 	regs := result.Regressions(ds)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -87,6 +94,34 @@ func runCompare(ctx context.Context, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// onlyFigures keeps the regression mark only on the figures named in list (comma-separated); a
+// name that no delta carries is an error naming the figures there are.
+func onlyFigures(ds []result.Delta, list string) error {
+	known := map[string]bool{}
+	for _, d := range ds {
+		known[d.Figure] = true
+	}
+	keep := map[string]bool{}
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if !known[f] {
+			names := make([]string, 0, len(known))
+			for k := range known {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return fmt.Errorf("no figure %q in these summaries (figures: %s)", f, strings.Join(names, ", "))
+		}
+		keep[f] = true
+	}
+	for i := range ds {
+		if !keep[ds[i].Figure] {
+			ds[i].Regression = false
+		}
+	}
+	return nil
 }
 
 // scenarioList names a summary's scenarios for a message ("no rows" when it has none).
