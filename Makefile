@@ -65,11 +65,11 @@ e2e-deps:
 # The seed's six scenarios in turn, each against its own plain baseline, then one table.
 e2e: e2e-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make e2e needs root: it builds network namespaces, veth pairs, bridges and iptables rules (sudo make e2e)"; exit 1; }
-	@dir=$(RESULTS)/$(STAMP); rc=0; dirs=""; \
+	@dir=$(abspath $(RESULTS))/$(STAMP); rc=0; dirs=""; \
 	for s in plain gr "gr istio" vpccni "vpccni istio" nodeport; do \
 	  sub=$$dir/$$(echo $$s | tr ' ' '+'); dirs="$$dirs $$sub"; \
 	  echo "=== scenario: -tags '$$s'"; \
-	  $(GO) test -v -count=1 -timeout 30m -tags "$$s" ./e2e -args -results $(CURDIR)/$$sub $(E2E_ARGS) || rc=1; \
+	  $(GO) test -v -count=1 -timeout 30m -tags "$$s" ./e2e -args -results $$sub $(E2E_ARGS) || rc=1; \
 	done; \
 	echo; echo "=== all scenarios ($$dir)"; \
 	$(GO) run ./cmd/tcpload report --out $$dir $$dirs || rc=1; exit $$rc
@@ -86,7 +86,7 @@ TRIALS ?= 10
 gate-power: e2e-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make gate-power needs root: it builds network namespaces and tc qdiscs (sudo make gate-power)"; exit 1; }
 	$(GO) test -v -count=1 -timeout 180m -tags gatepower -run 'TestGatePower' ./e2e -args -trials $(TRIALS) \
-	  -results $(CURDIR)/$(RESULTS)/$(STAMP)-power -duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)
+	  -results $(abspath $(RESULTS))/$(STAMP)-power -duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -count 5 ./bench
