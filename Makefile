@@ -78,12 +78,18 @@ e2e: e2e-deps
 e2e-quick:
 	$(MAKE) e2e E2E_ARGS="-duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)"
 
+# loopback and per-program benchmarks for benchstat (run under the measurement lock when flock exists)
+LOCK := $(shell command -v flock >/dev/null && echo flock /tmp/pathcost-measure.lock)
 bench:
-	$(GO) test -run '^$$' -bench . -count 5 ./bench
+	$(LOCK) $(GO) test -run '^$$' -bench 'Loopback|Programs' -count 5 ./bench
 
-# tcpload vs the seed's C programs vs iperf3, alternately, with ratios
+# tcpload vs the seed's C programs vs iperf3 in alternating rounds: medians, per-round ratios and
+# the median ratios with a 95 % confidence interval (root). ROUNDS, WINDOW (seconds), PIN (split|same).
+ROUNDS  ?= 9
+WINDOW  ?= 5
+PIN     ?=
 compare:
-	bash bench/compare.sh
+	bash bench/compare.sh $(ROUNDS) $(WINDOW) $(PIN)
 
 clean:
 	rm -rf bin
