@@ -6,11 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/pathcost/pathcost/pkg/result"
 	"github.com/pathcost/pathcost/pkg/tcpload"
 )
+
+// oneProc gives the process one P, as the seed's programs have one thread: the loop's goroutine,
+// preempted every 10 ms by the runtime, is then picked up again by its own thread instead of
+// waking another (see tcpload's runLoop). The loop does its system calls without the scheduler,
+// so a single P is never held up by them; other goroutines (signals, the context) run when it is
+// preempted.
+func oneProc() { runtime.GOMAXPROCS(1) }
 
 func runServer(ctx context.Context, args []string) int {
 	var c common
@@ -49,6 +57,7 @@ func runServer(ctx context.Context, args []string) int {
 		f.Close()
 	}
 	logf(c.quiet, "server: listening on %s\n", srv.Addr())
+	oneProc()
 	res := srv.Serve(ctx)
 	return finish(res, meter, &c)
 }
@@ -80,6 +89,7 @@ func runClient(ctx context.Context, args []string) int {
 	c.cfg.Probe = meter
 	c.cfg.Progress = progressPrinter("client", c.quiet)
 	logf(c.quiet, "client: %d connections to %s, %s, window %s after %s warm-up\n", c.cfg.Conns, *connect, d, c.cfg.Duration, c.cfg.Warmup)
+	oneProc()
 	res := tcpload.RunClient(ctx, *connect, c.cfg)
 	return finish(res, meter, &c)
 }

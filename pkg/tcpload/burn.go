@@ -3,6 +3,7 @@
 package tcpload
 
 import (
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -32,6 +33,9 @@ func (b *burner) moved(n int) {
 	if b.debt < int64(burnSlice) {
 		return
 	}
+	// the spin is measured on one thread's clock: keep the goroutine on it meanwhile
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := threadCPU()
 	if start < 0 {
 		b.debt = 0 // no thread clock: nothing can be measured, burn nothing

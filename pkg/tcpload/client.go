@@ -27,7 +27,8 @@ func resolve(s string) (netip.AddrPort, error) {
 // RunClient opens cfg.Conns connections to addr in parallel, announces the session, moves data
 // for the warm-up and the window, then ends the session cleanly (shutting down its write side and
 // reading until the server's EOF on every connection). Cancelling ctx ends the window early; the
-// result is marked Interrupted. The loop runs on one locked OS thread.
+// result is marked Interrupted. The loop runs in one goroutine that never waits in the Go
+// scheduler while it is busy (see runLoop).
 func RunClient(ctx context.Context, addr string, cfg Config) *Result {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -44,7 +45,7 @@ func RunClient(ctx context.Context, addr string, cfg Config) *Result {
 	e.res.Peer = ap.String()
 	e.setDirection(cfg.Direction)
 	stop := e.watchContext(ctx)
-	runLocked(func() {
+	runLoop(func() {
 		e.res.Err = e.client(ap)
 		e.collect()
 	})

@@ -1,6 +1,6 @@
-// Package tcpload moves bytes over TCP the way the seed's test programs do: one epoll loop on one
-// locked OS thread per process, non-blocking sockets, level-triggered events, a fixed application
-// buffer per read/write. A Server accepts a session of connections from one Client; by default the
+// Package tcpload moves bytes over TCP the way the seed's test programs do: one epoll loop per
+// process on one thread (a goroutine whose system calls bypass the Go scheduler; see runLoop),
+// non-blocking sockets, level-triggered events, a fixed application buffer per read/write. A Server accepts a session of connections from one Client; by default the
 // server writes and the client reads (the seed's "server push"); the client may push instead.
 //
 // The measurement window opens only after every connection is up and a warm-up has passed, and
@@ -14,7 +14,7 @@
 //
 // Files by concern: config.go and pace.go (what a session is asked to do, validated field by
 // field), header.go (the session protocol), phase.go (the session's phases), loop.go (the epoll
-// loop on its locked thread), conn.go (per-connection state), transfer.go (reads and writes),
+// loop and its thread), conn.go (per-connection state), transfer.go (reads and writes),
 // pacer.go (paced sending), window.go (window and interval accounting), session.go (phase
 // transitions and the end of a session), server.go and client.go (set-up of each side),
 // burn.go (the self-test CPU burner), sockopt.go (socket options and raw syscalls).

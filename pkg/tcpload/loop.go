@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"time"
 	"unsafe"
 
@@ -15,7 +14,7 @@ import (
 	"github.com/pathcost/pathcost/pkg/result"
 )
 
-// engine is one side of a session: an epoll loop on one locked OS thread, the state of its
+// engine is one side of a session: an epoll loop in one goroutine, the state of its
 // connections indexed by fd, its phase, pacing, window accounting and result.
 type engine struct {
 	cfg     Config
@@ -240,12 +239,18 @@ func (e *engine) close() {
 	}
 }
 
-// runLocked runs f on a locked OS thread (the loop owns that thread) and waits for it.
-func runLocked(f func()) {
+// runLoop runs the loop f in a goroutine of its own and waits for it.
+//
+// The loop's goroutine does not lock its OS thread. Go preempts a goroutine that has run for
+// 10 ms; a locked one then cannot simply go on running on its thread: its thread parks, another
+// thread is woken to take the P and hand it back, and the loop's thread is woken again — two
+// thread wake-ups a hundred times a second, and a stall of the loop whenever the machine is busy.
+// Unlocked, the preempted goroutine is picked up again by the same thread (with GOMAXPROCS=1, as
+// the command line runs, there is no other P to hand it to). The loop's system calls go through
+// RawSyscall, so it keeps its thread between preemptions anyway.
+func runLoop(f func()) {
 	done := make(chan struct{})
 	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		defer close(done)
 		f()
 	}()

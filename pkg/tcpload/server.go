@@ -91,7 +91,7 @@ func (s *Server) Close() { s.e.close() }
 func (s *Server) Serve(ctx context.Context) *Result {
 	e := s.e
 	stop := e.watchContext(ctx)
-	runLocked(func() {
+	runLoop(func() {
 		e.res.Err = e.serve()
 		e.collect()
 	})
