@@ -81,7 +81,7 @@ func programs(b *testing.B) []program {
 	const port = "50012"
 	progs := []program{
 		{name: "tcpload", server: []string{tl, "server", "--listen", "127.0.0.1:" + port, "--quiet"},
-			client: []string{tl, "client", "--connect", "127.0.0.1:" + port, "--conns", "100", "--buffer", "102400", "--duration", "1h", "--warmup", "0", "--quiet"}},
+			client: []string{tl, "client", "--connect", "127.0.0.1:" + port, "--conns", "100", "--buffer", "102400", "--duration", "1h", "--warmup", "1", "--quiet"}},
 		{name: "seed-c", server: []string{ss}, client: []string{sc, "127.0.0.1", port}},
 		{name: "iperf3", server: []string{"iperf3", "-s", "-1", "-p", port},
 			client: []string{"iperf3", "-c", "127.0.0.1", "-p", port, "-P", "100", "-R", "-l", "102400", "-t", "3600"}},
