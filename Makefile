@@ -88,12 +88,17 @@ gate-power: e2e-deps
 	$(GO) test -v -count=1 -timeout 180m -tags gatepower -run 'TestGatePower' ./e2e -args -trials $(TRIALS) \
 	  -results $(abspath $(RESULTS))/$(STAMP)-power -duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)
 
+# loopback and per-program benchmarks for benchstat
 bench:
-	$(GO) test -run '^$$' -bench . -count 5 ./bench
+	$(GO) test -run '^$$' -bench 'Loopback|Programs' -count 5 ./bench
 
-# tcpload vs the seed's C programs vs iperf3, alternately, with ratios
+# tcpload vs the seed's C programs vs iperf3 in alternating rounds: medians, per-round ratios and
+# the median ratios with a 95 % confidence interval (root). ROUNDS, WINDOW (seconds), PIN (split|same).
+ROUNDS  ?= 9
+WINDOW  ?= 5
+PIN     ?=
 compare:
-	bash bench/compare.sh
+	bash bench/compare.sh $(ROUNDS) $(WINDOW) $(PIN)
 
 clean:
 	rm -rf bin

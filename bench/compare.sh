@@ -1,39 +1,28 @@
 #!/usr/bin/env bash
-# tcpload vs the seed's C programs vs iperf3 (-P 100 -R -l 102400), at the seed's settings,
-# alternately (one round runs the three in turn; go test -count would group each program's runs),
-# each pair in a private network namespace and measured alike from /proc. Prints medians and
-# the ratios.
-# Usage: sudo bash bench/compare.sh [COUNT] [SECONDS]   (defaults: 5 runs of 5 s each)
+# tcpload vs the seed's C programs vs iperf3 (-P 100 -R -l 102400) at the seed's settings (100
+# connections, 102400-byte buffers, server pushes), in alternating rounds: every round runs the
+# three pairs once, in an order that rotates from round to round, each pair in a fresh network
+# namespace, measured alike (bytes from lo's counters, CPU of all threads of both processes from
+# /proc). Prints per-program medians, the per-round ratios, and the median ratios with a 95 %
+# confidence interval (order statistics; 9 rounds or more needed), then the benchmark line
+# with the ratios as metrics (for benchstat).
+#
+# Usage: sudo bash bench/compare.sh [ROUNDS] [SECONDS] [PIN]
+#   ROUNDS  rounds (default 9); SECONDS  measured window per pair (default 5, after 2 s)
+#   PIN     "" (unpinned, default), split (server on CPU 0, client on CPU 1), same (both on CPU 0)
+# The rounds run under the machine-wide measurement lock (/tmp/pathcost-measure.lock) when
+# flock is installed, so other measurements do not disturb them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-count=${1:-5}
+cd "$(dirname "$0")"
+rounds=${1:-9}
 secs=${2:-5}
-command -v iperf3 >/dev/null || echo "note: iperf3 not installed (apt-get install iperf3): its row will be missing" >&2
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-echo "running BenchmarkPrograms: $count alternating runs of ${secs}s each (this takes about $((count * 3 * (secs + 4)))s)" >&2
-for i in $(seq "$count"); do
-  echo "--- round $i of $count" >&2
-  PATHCOST_BENCH_SECONDS=$secs go test -run '^$' -bench 'Programs' -count 1 ./bench | grep '^Benchmark' | tee -a "$out"
-done
-awk '
-/^BenchmarkPrograms\// {
-  split($1, a, "/"); name = a[2]; sub(/-[0-9]+$/, "", name)
-  for (i = 3; i < NF; i++) {
-    if ($(i+1) == "Mbps") mbps[name] = mbps[name] " " $i
-    if ($(i+1) == "cores/Gbps") cpg[name] = cpg[name] " " $i
-  }
-}
-function median(s,   n, v, i, j, t) {
-  n = split(s, v, " ")
-  for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
-  if (n == 0) return 0
-  return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
-END {
-  printf "\n%-8s %12s %12s\n", "program", "Mbps", "cores/Gbps"
-  for (p in mbps) { m[p] = median(mbps[p]); c[p] = median(cpg[p]); printf "%-8s %12.0f %12.4f\n", p, m[p], c[p] }
-  printf "\n"
-  for (p in m) if (p != "tcpload" && m[p] > 0 && c["tcpload"] > 0)
-    printf "tcpload / %-7s throughput %.2fx, cores per Gbps %.2fx (below 1 = cheaper)\n", p, m["tcpload"] / m[p], c["tcpload"] / c[p]
-}' "$out"
+pin=${3:-}
+command -v iperf3 >/dev/null || echo "note: iperf3 not installed (apt-get install iperf3): its rows will be missing" >&2
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go test -c -o "$bin/bench.test" .
+lock=()
+command -v flock >/dev/null && lock=(flock /tmp/pathcost-measure.lock)
+echo "running $rounds alternating rounds of ${secs}s windows (${pin:-unpinned}; about $((rounds * 3 * (secs + 3)))s)" >&2
+PATHCOST_BENCH_ROUNDS=$rounds PATHCOST_BENCH_SECONDS=$secs PATHCOST_BENCH_PIN=$pin \
+  "${lock[@]}" "$bin/bench.test" -test.run '^$' -test.bench '^BenchmarkCompare$' -test.benchtime 1x

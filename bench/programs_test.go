@@ -57,26 +57,8 @@ func build(b *testing.B, dir string) (tcpload, seedServer, seedClient string) {
 // the namespace's lo counters (/proc/PID/net/dev: TCP payload plus headers and ACKs), over the
 // same window after the same warm-up.
 func BenchmarkPrograms(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("BenchmarkPrograms needs root (it runs each pair in a private network namespace)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		b.Skip("BenchmarkPrograms needs ip (apt-get install iproute2)")
-	}
-	dir := b.TempDir()
-	tl, ss, sc := build(b, dir)
-	const port = "50012"
-	progs := []program{
-		{name: "tcpload", server: []string{tl, "server", "--listen", "127.0.0.1:" + port, "--quiet"},
-			client: []string{tl, "client", "--connect", "127.0.0.1:" + port, "--conns", "100", "--buffer", "102400", "--duration", "1h", "--warmup", "0", "--quiet"}},
-		{name: "seed-c", server: []string{ss}, client: []string{sc, "127.0.0.1", port}},
-		{name: "iperf3", server: []string{"iperf3", "-s", "-1", "-p", port},
-			client: []string{"iperf3", "-c", "127.0.0.1", "-p", port, "-P", "100", "-R", "-l", "102400", "-t", "3600"}},
-	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		progs[2].missing = "iperf3 not installed (apt-get install iperf3)"
-	}
-	for _, p := range progs {
+	needRoot(b)
+	for _, p := range programs(b) {
 		b.Run(p.name, func(b *testing.B) {
 			if p.missing != "" {
 				b.Skip(p.missing)
@@ -89,6 +71,52 @@ func BenchmarkPrograms(b *testing.B) {
 			m.report(b, b.N)
 		})
 	}
+}
+
+// programs builds the three pairs (root and ip needed: the caller checks).
+func programs(b *testing.B) []program {
+	b.Helper()
+	dir := b.TempDir()
+	tl, ss, sc := build(b, dir)
+	const port = "50012"
+	progs := []program{
+		{name: "tcpload", server: []string{tl, "server", "--listen", "127.0.0.1:" + port, "--quiet"},
+			client: []string{tl, "client", "--connect", "127.0.0.1:" + port, "--conns", "100", "--buffer", "102400", "--duration", "1h", "--warmup", "1", "--quiet"}},
+		{name: "seed-c", server: []string{ss}, client: []string{sc, "127.0.0.1", port}},
+		{name: "iperf3", server: []string{"iperf3", "-s", "-1", "-p", port},
+			client: []string{"iperf3", "-c", "127.0.0.1", "-p", port, "-P", "100", "-R", "-l", "102400", "-t", "3600"}},
+	}
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		progs[2].missing = "iperf3 not installed (apt-get install iperf3)"
+	}
+	return progs
+}
+
+// needRoot skips a benchmark that runs pairs in network namespaces when it cannot.
+func needRoot(b *testing.B) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root (each pair runs in a private network namespace)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		b.Skip("needs ip (apt-get install iproute2)")
+	}
+}
+
+// pinning returns the CPUs for server and client from PATHCOST_BENCH_PIN: "" (unpinned),
+// "split" (server on CPU 0, client on CPU 1) or "same" (both on CPU 0).
+func pinning(b *testing.B) (server, client string) {
+	switch p := os.Getenv("PATHCOST_BENCH_PIN"); p {
+	case "":
+		return "", ""
+	case "split":
+		return "0", "1"
+	case "same":
+		return "0", "0"
+	default:
+		b.Fatalf("PATHCOST_BENCH_PIN=%q: want split, same or empty", p)
+	}
+	return "", ""
 }
 
 // measurement is what one op measured.
@@ -126,7 +154,11 @@ func runPair(b *testing.B, p program) measurement {
 	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		b.Fatalf("lo up in %s: %v\n%s", ns, err, out)
 	}
-	start := func(argv []string) *exec.Cmd {
+	pinS, pinC := pinning(b)
+	start := func(argv []string, cpu string) *exec.Cmd {
+		if cpu != "" {
+			argv = append([]string{"taskset", "-c", cpu}, argv...) // taskset execs: the PID stays
+		}
 		cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -138,15 +170,15 @@ func runPair(b *testing.B, p program) measurement {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}
-	srv := start(p.server)
+	srv := start(p.server, pinS)
 	defer stop(srv)
 	time.Sleep(500 * time.Millisecond) // the seed's client does not retry refused connects
-	cli := start(p.client)
+	cli := start(p.client, pinC)
 	defer stop(cli)
 	time.Sleep(2 * time.Second) // connections up plus warm-up
 	for _, c := range []*exec.Cmd{srv, cli} {
 		if !running(c.Process.Pid) {
-			b.Fatalf("%s: %s exited early", p.name, c.Args[3])
+			b.Fatalf("%s: %v exited early", p.name, c.Args[3:])
 		}
 	}
 	fs, err := usage.Default()

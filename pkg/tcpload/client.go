@@ -1,3 +1,5 @@
+//go:build linux
+
 package tcpload
 
 import (
@@ -25,7 +27,8 @@ func resolve(s string) (netip.AddrPort, error) {
 // RunClient opens cfg.Conns connections to addr in parallel, announces the session, moves data
 // for the warm-up and the window, then ends the session cleanly (shutting down its write side and
 // reading until the server's EOF on every connection). Cancelling ctx ends the window early; the
-// result is marked Interrupted. The loop runs on one locked OS thread.
+// result is marked Interrupted. The loop runs in one goroutine that never waits in the Go
+// scheduler while it is busy (see runLoop).
 func RunClient(ctx context.Context, addr string, cfg Config) *Result {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -42,7 +45,7 @@ func RunClient(ctx context.Context, addr string, cfg Config) *Result {
 	e.res.Peer = ap.String()
 	e.setDirection(cfg.Direction)
 	stop := e.watchContext(ctx)
-	runLocked(func() {
+	runLoop(func() {
 		e.res.Err = e.client(ap)
 		e.collect()
 	})
@@ -70,7 +73,7 @@ func (e *engine) client(ap netip.AddrPort) error {
 		return errors.New("interrupted during warm-up, before the window opened")
 	}
 	e.openWindow()
-	winEnd := e.winFrom.Add(e.cfg.Duration)
+	winEnd := e.win.from.Add(e.cfg.Duration)
 	err := e.pump(winEnd, func() bool { return false })
 	e.endWindow()
 	if err != nil {
@@ -289,14 +292,6 @@ func (e *engine) established(fd int, c *conn, idx int) error {
 		}
 		return fmt.Errorf("send header to %s: %w", e.res.Peer, err)
 	}
-	if e.res.Local == "" {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			e.res.Local = addrOf(sa).String()
-		}
-		zc := e.res.Sockets.ZeroCopy
-		e.res.Sockets = readSockets(fd, e.cfg.Options)
-		e.res.Sockets.ZeroCopy = zc
-	}
 	c.state = stHandshake
 	return e.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN|unix.EPOLLRDHUP)
 }
@@ -327,5 +322,6 @@ func (e *engine) readAck(fd int, c *conn) error {
 	if [ackLen]byte(c.hdr[:ackLen]) != ack {
 		return fmt.Errorf("connect %s: the peer answered %q, not a tcpload acknowledgement", e.res.Peer, c.hdr[:ackLen])
 	}
+	e.joined(fd)
 	return e.activate(fd, c)
 }

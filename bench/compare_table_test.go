@@ -1,0 +1,27 @@
+package bench
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteComparison(t *testing.T) {
+	progs := []program{{name: "tcpload"}, {name: "seed-c"}, {name: "iperf3", missing: "iperf3 not installed"}}
+	var tl, c []measurement
+	for i := 0; i < 9; i++ {
+		tl = append(tl, measurement{mbps: 20000 + float64(i)*200, serverCores: 0.5, clientCores: 0.5})
+		c = append(c, measurement{mbps: 20000, serverCores: 0.5, clientCores: 0.6})
+	}
+	var out bytes.Buffer
+	ms := writeComparison(&out, progs, map[string][]measurement{"tcpload": tl, "seed-c": c})
+	require.Len(t, ms, 2, "no iperf3 ratios without iperf3 runs")
+	assert.Equal(t, "x-seed-tput", ms[0].unit)
+	assert.InDelta(t, 1.04, ms[0].value, 1e-9, "median of the per-round throughput ratios")
+	assert.Equal(t, "x-seed-cost", ms[1].unit)
+	assert.Less(t, ms[1].value, 1.0)
+	assert.Contains(t, out.String(), "95% CI 1.01-1.07")
+	assert.Contains(t, out.String(), "iperf3 not installed")
+}

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// rounds returns the rounds per BenchmarkCompare op (PATHCOST_BENCH_ROUNDS, default 9).
+func rounds(b *testing.B) int {
+	s := os.Getenv("PATHCOST_BENCH_ROUNDS")
+	if s == "" {
+		return 9
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("PATHCOST_BENCH_ROUNDS=%q: want a positive number", s)
+	}
+	return n
+}
+
+// cost is cores (server + client) per Gbps of lo traffic.
+func (m measurement) cost() float64 {
+	return result.CoresPerGbps(m.serverCores+m.clientCores, m.mbps)
+}
+
+// BenchmarkCompare runs tcpload, the seed's C programs and iperf3 in alternating rounds (one op =
+// PATHCOST_BENCH_ROUNDS rounds, default 9; each round runs every pair once, the order rotating
+// from round to round), each pair in a fresh network namespace, measured alike (see runPair).
+// It prints a table of medians, the per-round ratios and the median ratios with a 95 %
+// confidence interval to stderr, and reports the median ratios as metrics benchstat can track:
+//
+//	x-seed-tput    tcpload's Mbps / the C pair's, same round (>= 1: as fast)
+//	x-seed-cost    tcpload's cores per Gbps / the C pair's, same round (<= 1: as cheap)
+//	x-iperf3-tput-per-core  tcpload's Mbps per core / iperf3's, same round
+//
+// Run it with -benchtime 1x (bench/compare.sh does, under the measurement lock).
+// PATHCOST_BENCH_PIN=split|same pins server and client (see pinning).
+func BenchmarkCompare(b *testing.B) {
+	needRoot(b)
+	progs := programs(b)
+	n := rounds(b)
+	for i := 0; i < b.N; i++ {
+		got := map[string][]measurement{}
+		for r := 0; r < n; r++ {
+			for k := range progs {
+				p := progs[(r+k)%len(progs)]
+				if p.missing != "" {
+					continue
+				}
+				got[p.name] = append(got[p.name], runPair(b, p))
+			}
+		}
+		metrics := writeComparison(os.Stderr, progs, got)
+		for _, m := range metrics {
+			b.ReportMetric(m.value, m.unit)
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+type metric struct {
+	unit  string
+	value float64
+}
+
+// writeComparison prints the table and returns the metrics to report.
+func writeComparison(w io.Writer, progs []program, got map[string][]measurement) []metric {
+	pin := os.Getenv("PATHCOST_BENCH_PIN")
+	if pin == "" {
+		pin = "unpinned"
+	}
+	fmt.Fprintf(w, "\n%d rounds, %s, %s windows; Mbps = lo's bytes, cores = server + client from /proc\n", len(got["tcpload"]), pin, window())
+	fmt.Fprintf(w, "%-8s %22s %22s %12s %12s\n", "program", "Mbps median (min-max)", "cores/Gbps (min-max)", "server cores", "client cores")
+	for _, p := range progs {
+		ms := got[p.name]
+		if len(ms) == 0 {
+			fmt.Fprintf(w, "%-8s %s\n", p.name, p.missing)
+			continue
+		}
+		mbps, cost, sc, cc := column(ms, func(m measurement) float64 { return m.mbps }), column(ms, measurement.cost),
+			column(ms, func(m measurement) float64 { return m.serverCores }), column(ms, func(m measurement) float64 { return m.clientCores })
+		fmt.Fprintf(w, "%-8s %8.0f (%5.0f-%5.0f) %8.4f (%.4f-%.4f) %12.3f %12.3f\n", p.name,
+			median(mbps), minOf(mbps), maxOf(mbps), median(cost), minOf(cost), maxOf(cost), median(sc), median(cc))
+	}
+	var out []metric
+	t := got["tcpload"]
+	ratio := func(other string, label, unit string, f func(t, o measurement) float64) {
+		o := got[other]
+		if len(o) == 0 || len(t) == 0 {
+			return
+		}
+		var rs []string
+		var xs []float64
+		for i := 0; i < min(len(t), len(o)); i++ {
+			x := f(t[i], o[i])
+			xs = append(xs, x)
+			rs = append(rs, fmt.Sprintf("%.2f", x))
+		}
+		lo, hi, cov, ok := medianCI(xs, 0.95)
+		ci := fmt.Sprintf("95%% CI %.2f-%.2f (exact coverage %.1f%%)", lo, hi, cov*100)
+		if !ok {
+			ci = fmt.Sprintf("too few rounds for a 95%% CI: min-max %.2f-%.2f covers %.1f%%", lo, hi, cov*100)
+		}
+		fmt.Fprintf(w, "tcpload / %-7s %-22s median %.2fx, %s; per round: %s\n", other, label, median(xs), ci, strings.Join(rs, " "))
+		out = append(out, metric{unit, median(xs)})
+	}
+	ratio("seed-c", "throughput", "x-seed-tput", func(t, o measurement) float64 { return t.mbps / o.mbps })
+	ratio("seed-c", "cores per Gbps", "x-seed-cost", func(t, o measurement) float64 { return t.cost() / o.cost() })
+	ratio("iperf3", "throughput", "x-iperf3-tput", func(t, o measurement) float64 { return t.mbps / o.mbps })
+	ratio("iperf3", "throughput per core", "x-iperf3-tput-per-core", func(t, o measurement) float64 { return o.cost() / t.cost() })
+	return out
+}
+
+func column(ms []measurement, f func(measurement) float64) []float64 {
+	xs := make([]float64, len(ms))
+	for i, m := range ms {
+		xs[i] = f(m)
+	}
+	return xs
+}
+
+func minOf(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs {
+		m = min(m, x)
+	}
+	return m
+}
+
+func maxOf(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
