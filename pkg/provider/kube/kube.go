@@ -211,17 +211,27 @@ func (k *Kube) Facts(ctx context.Context) (Facts, error) {
 	return *f, nil
 }
 
-// place lists the nodes and chooses where s runs.
+// place lists the nodes and chooses where s runs. Nodes that are only briefly unusable (NotReady,
+// or the not-ready / unreachable taints the node controller removes once they are Ready: a
+// cluster just brought up) are waited for, at most 60 s.
 func (k *Kube) place(ctx context.Context, s topo.Spec) (Placement, error) {
-	nodes, err := k.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return Placement{}, fmt.Errorf("%s: list nodes: %w", k.host(), err)
+	want := max(s.Nodes, 2)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		nodes, err := k.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return Placement{}, fmt.Errorf("%s: list nodes: %w", k.host(), err)
+		}
+		pl, err := Place(nodes.Items, want)
+		if err == nil || !transientlyUnusable(nodes.Items) || time.Now().After(deadline) {
+			return pl, err
+		}
+		select {
+		case <-ctx.Done():
+			return Placement{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	want := s.Nodes
-	if want < 2 {
-		want = 2
-	}
-	return Place(nodes.Items, want)
 }
 
 // Check says whether s can run on the cluster: the API server answers, RBAC lets this user do

@@ -159,3 +159,23 @@ func (p Placement) String() string {
 	}
 	return s + "; " + p.How
 }
+
+// transientTaints are put on and removed by the node lifecycle controller as nodes come and go.
+var transientTaints = map[string]bool{"node.kubernetes.io/not-ready": true, "node.kubernetes.io/unreachable": true}
+
+// transientlyUnusable says whether some node is unusable only for a reason that passes by itself
+// (not Ready yet, or a not-ready/unreachable taint).
+func transientlyUnusable(nodes []corev1.Node) bool {
+	for i := range nodes {
+		why := usable(&nodes[i])
+		if why == "not Ready" {
+			return true
+		}
+		for _, t := range nodes[i].Spec.Taints {
+			if transientTaints[t.Key] && strings.HasPrefix(why, "taint "+t.Key) {
+				return true
+			}
+		}
+	}
+	return false
+}
