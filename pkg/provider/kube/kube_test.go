@@ -63,7 +63,7 @@ func TestPlace(t *testing.T) {
 		{name: "labels without forward for nodeport", want: 3, nodes: []corev1.Node{node("a", "10.0.0.1", "server", true), node("b", "10.0.0.2", "client", true), node("c", "10.0.0.3", "", true)},
 			skip: "none for forward"},
 		{name: "no labels: name order, tainted and NotReady left out", want: 2,
-			nodes: []corev1.Node{node("m", "10.0.0.9", "", true, noSched), node("z", "10.0.0.3", "", true), node("x", "10.0.0.2", "", false), node("k", "10.0.0.1", "", true)},
+			nodes:  []corev1.Node{node("m", "10.0.0.9", "", true, noSched), node("z", "10.0.0.3", "", true), node("x", "10.0.0.2", "", false), node("k", "10.0.0.1", "", true)},
 			client: "k", server: "z"},
 		{name: "no labels, three", want: 3, nodes: []corev1.Node{node("n1", "1", "", true), node("n2", "2", "", true), node("n3", "3", "", true)},
 			client: "n1", forward: "n2", server: "n3"},
