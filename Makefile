@@ -1,6 +1,6 @@
 # pathcost: what a network path costs a TCP workload.
 # make run     loopback measurement at the seed's settings, readable summary
-# make test    vet (every build tag) + race tests + e2e compile check for every tag set
+# make test    vet (every build tag) + race tests + e2e compile check for every tag set + actionlint
 # make e2e     the seed's six scenarios in network namespaces (root), one combined table
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
 # See README.md for everything else.
@@ -14,7 +14,7 @@ STAMP     := $(shell date +%Y%m%d-%H%M%S)
 E2E_ARGS  ?=
 FUZZTIME  ?= 5s
 
-.PHONY: all build run test vet race e2e-compile fuzz e2e e2e-quick e2e-deps bench compare clean help
+.PHONY: all build run test actionlint vet race e2e-compile fuzz e2e e2e-quick e2e-deps bench compare clean help
 
 all: test
 
@@ -31,7 +31,12 @@ run: build
 	./bin/tcpload loopback --duration 10s --warmup 2s --json $(RESULTS)/loopback.json
 	@echo "records: $(RESULTS)/loopback.json"
 
-test: vet race e2e-compile
+test: vet race e2e-compile actionlint
+
+# the GitHub workflows, checked here so a broken workflow fails before it fails on GitHub
+ACTIONLINT ?= github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+actionlint:
+	$(GO) run $(ACTIONLINT) -color=false
 
 vet:
 	@for t in "" $(TAG_SETS) smoke nskube; do echo "go vet -tags '$$t' ./..."; $(GO) vet -tags "$$t" ./... || exit 1; done

@@ -6,10 +6,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,14 +20,15 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/report"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/topo"
 )
 
 // Our flags, registered on the global flag set before envconf.NewFromFlags parses it.
 var (
-	flagProvider   = flag.String("provider", "local", "where scenarios run: local (network namespaces on this machine); kind, kubeconfig, ssh are not implemented yet")
+	flagProvider   = flag.String("provider", "local", "where scenarios run: "+strings.Join(providerNames, ", ")+" (local: network namespaces on this machine)")
 	flagDuration   = flag.Duration("duration", 3*time.Second, "measured window per run")
 	flagWarmup     = flag.Duration("warmup", time.Second, "warm-up after all connections are up, per run")
 	flagRepeats    = flag.Int("repeats", 3, "runs per scenario (and as many baseline runs, alternating)")
@@ -40,71 +41,88 @@ var (
 var (
 	testenv    env.Environment
 	suite      *suiteState
-	skipReason string // set when this machine cannot run the local provider
+	skipReason string // set when this machine cannot run the chosen provider
 )
 
-// suiteState is what the whole run shares: the binary, thresholds, results and the summary.
+// suiteState is what the whole run shares: the provider, thresholds, results and the summary.
 type suiteState struct {
-	bin        string
+	provider   provider.Provider
 	thresholds *result.Thresholds
 	results    string
 
 	mu      sync.Mutex
 	summary result.Summary
+	notes   map[string]bool
 }
 
 func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+// runSuite runs the suite and returns the exit status: 2 for bad input, 1 for a broken set-up or
+// a failed test, 0 otherwise.
+func runSuite(m *testing.M) int {
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	if err := checkFlags(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(2)
-	}
-	switch *flagProvider {
-	case "local":
-	case "kind", "kubeconfig", "ssh", "nskube":
-		fmt.Fprintf(os.Stderr, "e2e: -provider %s is not implemented yet for the scenario suite (only -provider local is); e2e/smoke runs the nskube cluster smoke test\n", *flagProvider)
-		os.Exit(2)
-	default:
-		fmt.Fprintf(os.Stderr, "e2e: -provider %q unknown: want local (kind, kubeconfig, ssh are not implemented yet)\n", *flagProvider)
-		os.Exit(2)
+		return 2
 	}
 	th, err := result.LoadThresholds(*flagThresholds)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: -thresholds: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
-	if unknown := th.UnknownScenarios(allScenarioNames); len(unknown) > 0 {
-		fmt.Fprintf(os.Stderr, "e2e: -thresholds %s names unknown scenarios %v (known: %v)\n", *flagThresholds, unknown, allScenarioNames)
-		os.Exit(2)
+	if unknown := th.UnknownScenarios(topo.Names()); len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: -thresholds %s names unknown scenarios %v (known: %v)\n", *flagThresholds, unknown, topo.Names())
+		return 2
 	}
-	suite = &suiteState{thresholds: th}
-	skipReason = localSkipReason()
-	if skipReason != "" && os.Geteuid() == 0 && runtime.GOOS == "linux" {
-		// as root a missing tool is a broken set-up, not a reason to pass without measuring
-		fmt.Fprintf(os.Stderr, "e2e: cannot run the scenarios: %s\n", skipReason)
-		os.Exit(1)
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "pathcost-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	p, skip, err := openProvider(ctx, *flagProvider, scenarios(), work)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: -provider %s: %v\n", *flagProvider, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	suite = &suiteState{provider: p, thresholds: th, notes: map[string]bool{}}
+	skipReason = skip
+	if skip != "" {
+		fmt.Fprintf(os.Stderr, "e2e: skipping every scenario: %s\n", skip)
+	}
+	if sw, ok := p.(provider.Sweeper); ok {
+		if err := sw.Sweep(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: sweeping what earlier runs left: %v\n", err)
+		}
 	}
 	testenv = env.NewWithConfig(cfg)
 	testenv.Setup(setupSuite)
 	testenv.Finish(finishSuite)
-	if skipReason == "" {
-		localnet.HandleSignals()
-		_ = localnet.Reap("")
-	} else {
-		fmt.Fprintf(os.Stderr, "e2e: skipping every scenario: %s\n", skipReason)
-	}
 	code := testenv.Run(m)
-	if skipReason == "" {
-		if left, err := localnet.Leftovers(""); err != nil || len(left) > 0 {
+	if sw, ok := p.(provider.Sweeper); ok {
+		if left, err := sw.Leftovers(ctx); err != nil || len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "e2e: the run left things behind (%v): %s\n", err, strings.Join(left, ", "))
 			code = max(code, 1)
 		}
 	}
-	os.Exit(code)
+	if c, ok := p.(provider.Closer); ok {
+		if err := c.Close(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: -provider %s: close: %v\n", p.Name(), err)
+			code = max(code, 1)
+		}
+	}
+	return code
 }
 
 func checkFlags() error {
@@ -123,26 +141,6 @@ func checkFlags() error {
 	return nil
 }
 
-// localSkipReason says why the local provider cannot run here ("" = it can).
-func localSkipReason() string {
-	if runtime.GOOS != "linux" {
-		return "the local provider needs Linux network namespaces"
-	}
-	if os.Geteuid() != 0 {
-		return "the local provider needs root (it creates network namespaces, veth pairs, bridges and iptables rules); run as root, e.g. sudo make e2e"
-	}
-	var missing []string
-	for _, s := range scenarios() {
-		if err := localnet.Requirements(s.spec); err != nil {
-			missing = append(missing, err.Error())
-		}
-	}
-	if len(missing) > 0 {
-		return strings.Join(missing, "; ") + " (make e2e installs them as root on Debian/Ubuntu)"
-	}
-	return ""
-}
-
 // setupSuite builds the tcpload binary once and prepares the results directory.
 func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
 	if skipReason != "" {
@@ -152,7 +150,7 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 	if dir == "" {
 		var names []string
 		for _, s := range scenarios() {
-			names = append(names, strings.ReplaceAll(s.name, "+", "-"))
+			names = append(names, strings.ReplaceAll(s.Name, "+", "-"))
 		}
 		dir = filepath.Join("..", "results", time.Now().Format("20060102-150405")+"-"+strings.Join(names, "_"))
 	}
@@ -164,16 +162,10 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 		return ctx, fmt.Errorf("results directory: %w", err)
 	}
 	suite.results = abs
-	suite.bin = filepath.Join(abs, "tcpload")
-	build := exec.Command("go", "build", "-o", suite.bin, "../cmd/tcpload")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return ctx, fmt.Errorf("build tcpload: %w\n%s", err, out)
-	}
 	host, _ := os.Hostname()
 	suite.summary = result.Summary{
 		Schema:    result.SummarySchema,
-		Provider:  "local",
+		Provider:  suite.provider.Name(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339),
 		Host:      host,
 		Settings: map[string]string{
@@ -182,8 +174,7 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 			"direction": "server-push", "cpus": fmt.Sprint(runtime.NumCPU()),
 		},
 		Notes: []string{
-			"local provider: every host, node and pod is a network namespace on one machine; they share one kernel and its CPUs, so per-node idle cannot be measured. Node CPU is machine-wide; kernel = machine busy − measured processes (softirq and forwarding work that no process is charged for).",
-			"per-process and per-proxy CPU (utime+stime from /proc) are exact; bandwidth is application bytes (client/server) and interface bytes of each side's namespace (/proc/net/dev, like sar -n DEV).",
+			"per-process and per-proxy CPU come from /proc of the machine each process runs on; bandwidth is application bytes (client/server) and interface bytes of each side's namespace (/proc/net/dev, like sar -n DEV).",
 		},
 	}
 	fmt.Fprintf(os.Stderr, "e2e: results in %s\n", abs)
@@ -211,18 +202,15 @@ func finishSuite(ctx context.Context, cfg *envconf.Config) (context.Context, err
 	return ctx, nil
 }
 
-// addRows records rows and gate results in the summary.
+// addRows records rows and gate results in the summary; notes are kept once.
 func (s *suiteState) addRows(gates []result.GateResult, notes []string, rows ...result.Row) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Rows = append(s.summary.Rows, rows...)
 	s.summary.Gates = append(s.summary.Gates, gates...)
 	for _, n := range notes {
-		dup := false
-		for _, m := range s.summary.Notes {
-			dup = dup || m == n
-		}
-		if !dup {
+		if !s.notes[n] {
+			s.notes[n] = true
 			s.summary.Notes = append(s.summary.Notes, n)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,33 +17,24 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/topo"
 )
 
-// scenario is one of the seed's paths, as data.
-type scenario struct {
-	name  string // as in the thresholds file: plain, gr, gr+istio, vpccni, vpccni+istio, nodeport
-	title string // the seed's description
-	spec  localnet.Spec
-}
-
-var registered []scenario
-
-// allScenarioNames are the names a thresholds file may use (every build's scenarios).
-var allScenarioNames = []string{"plain", "gr", "gr+istio", "vpccni", "vpccni+istio", "nodeport"}
+var registered []topo.Spec
 
 // register adds a scenario compiled in by the build tags (called from package-level vars).
-func register(s scenario) bool {
+func register(s topo.Spec) bool {
 	registered = append(registered, s)
 	return true
 }
 
 // scenarios lists the scenarios this build runs.
-func scenarios() []scenario { return registered }
+func scenarios() []topo.Spec { return registered }
 
-// requireLocal skips the whole test (not only its steps) when the local provider cannot run here.
-func requireLocal(t *testing.T) {
+// requireProvider skips the whole test (not only its steps) when the provider cannot run here.
+func requireProvider(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
@@ -53,43 +43,50 @@ func requireLocal(t *testing.T) {
 
 type ctxKey string
 
-// envs is what a scenario's Setup realised: the scenario's topology and its plain baseline.
-type envs struct {
-	scenario, baseline *localnet.Env
+// paths is what a scenario's Setup realised: the scenario's path and its plain baseline.
+type paths struct {
+	scenario, baseline provider.Path
 }
 
-// up realises a topology and registers its teardown at once (a Fatal in Setup skips Teardown).
-func up(t *testing.T, spec localnet.Spec) *localnet.Env {
+// up realises a scenario on the suite's provider and registers its teardown at once (a Fatal in
+// Setup skips Teardown). A provider that cannot realise it here skips the test with its reason.
+func up(t *testing.T, s topo.Spec) provider.Path {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	e, err := localnet.Up(ctx, spec)
-	require.NoError(t, err, "realise %s topology", spec.Kind)
-	t.Cleanup(func() { assert.NoError(t, e.Down(), "tear down %s", e.Prefix) })
-	return e
+	if err := suite.provider.Check(ctx, s); err != nil {
+		if provider.IsSkip(err) {
+			t.Skipf("%s on -provider %s: %v", s.Name, suite.provider.Name(), err)
+		}
+		require.NoError(t, err, "%s on -provider %s", s.Name, suite.provider.Name())
+	}
+	p, err := suite.provider.Up(ctx, s)
+	require.NoError(t, err, "realise %s on -provider %s", s.Name, suite.provider.Name())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		assert.NoError(t, p.Down(ctx), "tear down %s", s.Name)
+	})
+	return p
 }
 
 // scenarioFeature measures s against the plain baseline, alternating runs, and gates the result.
-func scenarioFeature(s scenario) features.Feature {
-	return features.New(s.name).
-		WithLabel("scenario", s.name).
+func scenarioFeature(s topo.Spec) features.Feature {
+	return features.New(s.Name).
+		WithLabel("scenario", s.Name).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if skipReason != "" {
-				t.Skip(skipReason)
-			}
-			base := up(t, localnet.Spec{Kind: localnet.KindPlain})
-			sc := up(t, s.spec)
-			t.Logf("%s: %s", s.name, strings.Join(sc.Notes, "; "))
-			return context.WithValue(ctx, ctxKey("envs"), &envs{scenario: sc, baseline: base})
+			requireProvider(t)
+			base := up(t, topo.Plain)
+			sc := up(t, s)
+			t.Logf("%s: %s", s.Name, strings.Join(sc.Notes(), "; "))
+			return context.WithValue(ctx, ctxKey("paths"), &paths{scenario: sc, baseline: base})
 		}).
 		Assess("bandwidth and CPU against the plain baseline measured alternately", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if skipReason != "" {
-				t.Skip(skipReason)
-			}
-			e := ctx.Value(ctxKey("envs")).(*envs)
-			row, base := measureScenario(t, s, e)
-			gates := result.Gate(row, suite.thresholds.For(s.name))
-			suite.addRows(gates, e.scenario.Notes, row, base)
+			requireProvider(t)
+			p := ctx.Value(ctxKey("paths")).(*paths)
+			row, base := measureScenario(t, s, p)
+			gates := result.Gate(row, suite.thresholds.For(s.Name))
+			suite.addRows(gates, p.scenario.Notes(), row, base)
 			assertSane(t, s, row)
 			for _, g := range gates {
 				if g.Status == result.GateFail {
@@ -104,124 +101,131 @@ func scenarioFeature(s scenario) features.Feature {
 }
 
 // measureScenario runs baseline and scenario alternately and aggregates both.
-func measureScenario(t *testing.T, s scenario, e *envs) (row, base result.Row) {
+func measureScenario(t *testing.T, s topo.Spec, p *paths) (row, base result.Row) {
 	t.Helper()
-	baseName := "baseline:" + s.name
+	baseName := "baseline:" + s.Name
 	var runs, baseRuns []result.Run
 	for i := 0; i < *flagRepeats; i++ {
-		baseRuns = append(baseRuns, runOnce(t, e.baseline, baseName, i))
-		runs = append(runs, runOnce(t, e.scenario, s.name, i))
+		baseRuns = append(baseRuns, runOnce(t, p.baseline, baseName, i))
+		runs = append(runs, runOnce(t, p.scenario, s.Name, i))
 	}
-	base = result.Aggregate(baseName, "plain hosts, measured alternately with "+s.name, baseRuns)
-	row = result.Aggregate(s.name, s.title, runs)
+	base = result.Aggregate(baseName, "plain hosts, measured alternately with "+s.Name, baseRuns)
+	row = result.Aggregate(s.Name, s.Title, runs)
 	result.CompareToBaseline(&row, base)
 	return row, base
 }
 
 // assertSane checks what must hold whatever the thresholds say.
-func assertSane(t *testing.T, s scenario, row result.Row) {
+func assertSane(t *testing.T, s topo.Spec, row result.Row) {
 	t.Helper()
-	require.Equal(t, *flagRepeats, row.Repeats, "%s: every repeat produced both records without error", s.name)
-	assert.Positive(t, row.ClientMbps.Median, "%s: client Mbps", s.name)
-	assert.Positive(t, row.ServerMbps.Median, "%s: server Mbps", s.name)
-	assert.Positive(t, row.ClientCores.Median, "%s: client CPU", s.name)
-	assert.Positive(t, row.ServerCores.Median, "%s: server CPU", s.name)
-	assert.Positive(t, row.ServerIfaceMbps.Median, "%s: the server's interface counters saw the traffic", s.name)
-	if s.spec.Istio {
-		require.NotNil(t, row.SidecarClientCores, "%s: client-side sidecar CPU measured", s.name)
-		require.NotNil(t, row.SidecarServerCores, "%s: server-side sidecar CPU measured", s.name)
+	require.Equal(t, *flagRepeats, row.Repeats, "%s: every repeat produced both records without error", s.Name)
+	assert.Positive(t, row.ClientMbps.Median, "%s: client Mbps", s.Name)
+	assert.Positive(t, row.ServerMbps.Median, "%s: server Mbps", s.Name)
+	assert.Positive(t, row.ClientCores.Median, "%s: client CPU", s.Name)
+	assert.Positive(t, row.ServerCores.Median, "%s: server CPU", s.Name)
+	assert.Positive(t, row.ServerIfaceMbps.Median, "%s: the server's interface counters saw the traffic", s.Name)
+	if s.Istio {
+		require.NotNil(t, row.SidecarClientCores, "%s: client-side sidecar CPU measured", s.Name)
+		require.NotNil(t, row.SidecarServerCores, "%s: server-side sidecar CPU measured", s.Name)
 		// an idle proxy uses well under 0.01 cores (0.0000 when bypassed, TestGateCatchesBypassedSidecar)
-		assert.Greater(t, row.SidecarClientCores.Median, 0.01, "%s: the client-side sidecar carried the traffic", s.name)
-		assert.Greater(t, row.SidecarServerCores.Median, 0.01, "%s: the server-side sidecar carried the traffic", s.name)
+		assert.Greater(t, row.SidecarClientCores.Median, 0.01, "%s: the client-side sidecar carried the traffic", s.Name)
+		assert.Greater(t, row.SidecarServerCores.Median, 0.01, "%s: the server-side sidecar carried the traffic", s.Name)
 	}
-	require.NotNil(t, row.VsBaseline, "%s: compared with its baseline", s.name)
+	require.NotNil(t, row.VsBaseline, "%s: compared with its baseline", s.Name)
 }
 
-// runOnce runs one server/client pair (plus a sampler on a forwarding node) in env and returns
-// the records. Records and logs go to results/<name>/runNN/.
-func runOnce(t *testing.T, env *localnet.Env, name string, repeat int) result.Run {
+// runOnce runs one server/client pair (plus a sampler on a forwarding node) on path and returns
+// the records, which every provider hands back on the processes' stdout (--json -). Records and
+// logs go to results/<name>/runNN/.
+func runOnce(t *testing.T, path provider.Path, name string, repeat int) result.Run {
 	t.Helper()
 	dir := filepath.Join(suite.results, strings.ReplaceAll(name, ":", "-"), fmt.Sprintf("run%02d", repeat))
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	limit := *flagWarmup + *flagDuration + 60*time.Second
+	limit := *flagWarmup + *flagDuration + 3*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
-	sidecar := map[string]int{}
-	for _, sc := range env.Sidecars {
-		sidecar[sc.Name] = sc.PID
+	watch := map[string]string{}
+	for _, sc := range path.Sidecars() {
+		watch[sc.Side] = sc.Watch
 	}
-	srvArgs := []string{"server", "--listen", env.Listen, "--json", filepath.Join(dir, "server.json"), "--quiet",
-		"--accept-timeout", "30s", "--setup-timeout", "60s", "--buffer", strconv.Itoa(*flagBuffer), "--label", name}
-	if pid, ok := sidecar["server-side"]; ok {
-		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+strconv.Itoa(pid))
+	srvArgs := []string{"server", "--listen", path.Listen(), "--json", "-", "--quiet",
+		"--accept-timeout", "120s", "--setup-timeout", "120s", "--buffer", strconv.Itoa(*flagBuffer), "--label", name}
+	if w, ok := watch[provider.ServerSide]; ok {
+		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
-	cliArgs := []string{"client", "--connect", env.Target, "--json", filepath.Join(dir, "client.json"), "--quiet",
-		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(*flagBuffer), "--setup-timeout", "60s",
+	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
+		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(*flagBuffer), "--setup-timeout", "120s",
 		"--duration", flagDuration.String(), "--warmup", flagWarmup.String(), "--label", name}
-	if pid, ok := sidecar["client-side"]; ok {
-		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+strconv.Itoa(pid))
+	if w, ok := watch[provider.ClientSide]; ok {
+		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}
-	srv, srvLog := start(t, env.Command(ctx, env.Server, suite.bin, srvArgs...))
-	cli, cliLog := start(t, env.Command(ctx, env.Client, suite.bin, cliArgs...))
-	var smp *exec.Cmd
-	var smpLog *bytes.Buffer
-	if env.Forwarder != nil {
+	srv := start(ctx, t, path.Server(), "server", srvArgs)
+	cli := start(ctx, t, path.Client(), "client", cliArgs)
+	var smp *started
+	if fwd := path.Forwarder(); fwd != nil {
 		// inside the client's window: it opens after set-up plus warm-up
-		smp, smpLog = start(t, env.Command(ctx, *env.Forwarder, suite.bin, "sample",
-			"--warmup", (*flagWarmup+300*time.Millisecond).String(),
+		smp = start(ctx, t, fwd, "sampler", []string{"sample",
+			"--warmup", (*flagWarmup + 300*time.Millisecond).String(),
 			"--duration", max(*flagDuration-500*time.Millisecond, *flagDuration/2).String(),
-			"--json", filepath.Join(dir, "forwarder.json"), "--label", name+" forwarding node"))
+			"--json", "-", "--label", name + " forwarding node"})
 	}
-	cliErr := cli.Wait()
-	srvErr := waitWithin(srv, 15*time.Second)
+	cliErr := cli.proc.Wait()
+	srvErr := waitWithin(srv, 15*time.Second, cancel)
 	var smpErr error
 	if smp != nil {
-		smpErr = waitWithin(smp, 15*time.Second)
+		smpErr = waitWithin(smp, 15*time.Second, cancel)
 	}
-	logs := map[string]*bytes.Buffer{"client": cliLog, "server": srvLog}
-	if smp != nil {
-		logs["sampler"] = smpLog
-	}
-	for who, l := range logs {
-		_ = os.WriteFile(filepath.Join(dir, who+".log"), l.Bytes(), 0o644)
+	for _, p := range []*started{cli, srv, smp} {
+		if p != nil {
+			_ = os.WriteFile(filepath.Join(dir, p.role+".log"), p.stderr.Bytes(), 0o644)
+			_ = os.WriteFile(filepath.Join(dir, p.role+".json"), p.stdout.Bytes(), 0o644)
+		}
 	}
 	if cliErr != nil || srvErr != nil {
-		require.Fail(t, "a tcpload process failed", "%s run %d:\nclient (%v):\n%s\nserver (%v):\n%s", name, repeat, cliErr, cliLog, srvErr, srvLog)
+		require.Fail(t, "a tcpload process failed", "%s run %d:\nclient (%v):\n%s\nserver (%v):\n%s", name, repeat, cliErr, &cli.stderr, srvErr, &srv.stderr)
 	}
-	r := result.Run{Scenario: name, Repeat: repeat, SharedNode: true}
+	r := result.Run{Scenario: name, Repeat: repeat, SharedNode: path.SharedKernel()}
 	var err error
-	r.Server, err = result.ReadFile(filepath.Join(dir, "server.json"))
-	require.NoError(t, err)
-	r.Client, err = result.ReadFile(filepath.Join(dir, "client.json"))
-	require.NoError(t, err)
+	r.Server, err = result.Decode(srv.stdout.Bytes())
+	require.NoError(t, err, "%s run %d: server record", name, repeat)
+	r.Client, err = result.Decode(cli.stdout.Bytes())
+	require.NoError(t, err, "%s run %d: client record", name, repeat)
 	assert.Equal(t, r.Server.TotalBytes, r.Client.TotalBytes, "%s run %d: bytes written by the server = bytes read by the client", name, repeat)
 	if smp != nil {
-		require.NoError(t, smpErr, "%s run %d: sampler: %s", name, repeat, smpLog)
-		r.Forwarder, err = result.ReadFile(filepath.Join(dir, "forwarder.json"))
-		require.NoError(t, err)
+		require.NoError(t, smpErr, "%s run %d: sampler: %s", name, repeat, &smp.stderr)
+		r.Forwarder, err = result.Decode(smp.stdout.Bytes())
+		require.NoError(t, err, "%s run %d: sampler record", name, repeat)
 	}
 	return r
 }
 
-// start starts cmd with its output captured.
-func start(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *bytes.Buffer) {
-	t.Helper()
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	require.NoError(t, cmd.Start(), "start %s", strings.Join(cmd.Args, " "))
-	return cmd, &buf
+// started is a tcpload process with its output captured.
+type started struct {
+	role           string
+	proc           provider.Proc
+	stdout, stderr bytes.Buffer
 }
 
-// waitWithin waits for cmd, killing it after d.
-func waitWithin(cmd *exec.Cmd, d time.Duration) error {
+// start starts tcpload on h.
+func start(ctx context.Context, t *testing.T, h provider.Host, role string, args []string) *started {
+	t.Helper()
+	s := &started{role: role}
+	p, err := h.Start(ctx, args, &s.stdout, &s.stderr)
+	require.NoError(t, err, "start tcpload %s on %s", role, h.Name())
+	s.proc = p
+	return s
+}
+
+// waitWithin waits for p, cancelling ctx (which kills it) after d.
+func waitWithin(p *started, d time.Duration, cancel context.CancelFunc) error {
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.proc.Wait() }()
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(d):
-		cmd.Process.Kill()
+		cancel()
 		<-done
 		return errors.New("did not exit in time; killed")
 	}
