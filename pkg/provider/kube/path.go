@@ -217,8 +217,9 @@ type host struct {
 
 func (h *host) Name() string { return h.role + "@" + h.node.Name }
 
-// Start runs tcpload ARGS in a new pod on the host's node and returns once its container runs
-// (server: the client pods started later dial it). The record comes back when the pod ends.
+// Start runs tcpload ARGS in a new pod on the host's node. For the server it returns once the
+// container runs (client pods started later dial it); other roles return once the pod is created,
+// and Wait reports a pod that cannot start. The record comes back when the pod ends.
 func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Writer) (provider.Proc, error) {
 	p := h.p
 	k := p.k
@@ -268,15 +269,19 @@ func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Write
 		return nil, fmt.Errorf("start tcpload %s: %s got no %s container although the namespace is labelled istio-injection=enabled (is the injector selecting it?)", firstArg(args), where, IstioProxyContainer)
 	}
 	pr := &proc{k: k, ns: p.ns, name: name, node: h.node.Name, what: firstArg(args), stdout: stdout, stderr: stderr, ctx: ctx}
-	running, err := pr.waitStarted(ctx)
-	if err != nil {
-		k.deletePod(p.ns, name)
-		return nil, err
-	}
-	if h.role == "server" && !hostNet {
+	if h.role == "server" {
+		// the server must run before a client dials it (and its pod IP is the client's target);
+		// clients and samplers are not waited for here, so that the client and the sampler
+		// started after it begin at about the same time and their windows overlap
+		running, err := pr.waitStarted(ctx)
+		if err != nil {
+			k.deletePod(p.ns, name)
+			return nil, err
+		}
 		p.mu.Lock()
 		p.serverIP = running.Status.PodIP
 		p.mu.Unlock()
+		pr.started = true
 	}
 	stop := make(chan struct{})
 	pr.stop = stop
@@ -331,6 +336,7 @@ type proc struct {
 	stdout, stderr       io.Writer
 	ctx                  context.Context
 	stop                 chan struct{}
+	started              bool // waitStarted succeeded
 	waitOnce             sync.Once
 	waitErr              error
 }
@@ -400,6 +406,11 @@ func (pr *proc) wait() error {
 		close(pr.stop)
 		pr.k.deletePod(pr.ns, pr.name)
 	}()
+	if !pr.started {
+		if _, err := pr.waitStarted(pr.ctx); err != nil {
+			return err
+		}
+	}
 	var term *corev1.ContainerStateTerminated
 	for term == nil {
 		pod, err := pr.k.cs.CoreV1().Pods(pr.ns).Get(context.WithoutCancel(pr.ctx), pr.name, metav1.GetOptions{})
