@@ -29,6 +29,7 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/image"
 	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -70,9 +71,9 @@ type Options struct {
 	// SharedKernel is true when every node runs on one kernel (nskube); SharedKernelNote says so.
 	SharedKernel     bool
 	SharedKernelNote string
-	// Sidecar is the emulated Istio sidecar for clusters without Istio (nil: istio scenarios
-	// skip there).
-	Sidecar SidecarEmulator
+	// Sidecar is the emulated Istio sidecar for clusters without Istio, its images in the nodes or
+	// a registry they pull from (nil: istio scenarios skip there). Its ServerPort is set to Port.
+	Sidecar *sidecar.Emulated
 	// Amend corrects what Discover found (nskube knows its CNI and kube-proxy mode directly).
 	Amend func(*Facts)
 	// Out receives progress and the namespaces kept (default os.Stderr).
@@ -94,6 +95,9 @@ func (o *Options) defaults() {
 	}
 	if o.Out == nil {
 		o.Out = os.Stderr
+	}
+	if o.Sidecar != nil {
+		o.Sidecar.ServerPort = int(o.Port)
 	}
 }
 
@@ -252,7 +256,7 @@ func (k *Kube) Check(ctx context.Context, s topo.Spec) error {
 		return err
 	}
 	if s.Istio && !f.Istio && k.opts.Sidecar == nil {
-		return provider.Skipf("%s: no Istio sidecar injector on the cluster and no emulated sidecar available", s.Name)
+		return provider.Skipf("%s: the cluster has no Istio sidecar injector, and the emulated sidecar's images are not available to it (nskube and kind load them; with -provider kubeconfig push them and pass -sidecar-images)", s.Name)
 	}
 	if s.Kind == topo.KindNodePort {
 		if holder, err := k.nodePortHolder(ctx, k.opts.NodePort); err != nil {

@@ -61,7 +61,7 @@ func TestNSKubeScenarios(t *testing.T) {
 		t.Skipf("nskube needs %s", strings.Join(miss, ", "))
 	}
 	ctx := context.Background()
-	specs := []topo.Spec{topo.Plain, topo.GR, topo.NodePort}
+	specs := []topo.Spec{topo.Plain, topo.GRIstio, topo.NodePort}
 	k, err := OpenNSKube(ctx, NSKubeConfig{Scenarios: specs})
 	require.NoError(t, err)
 	closed := false

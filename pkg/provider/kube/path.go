@@ -17,30 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
-
-// Watch values for tcpload --watch: the sidecar's proxy process seen through the pod's shared
-// process namespace.
-const (
-	WatchEnvoy    = "comm:envoy"
-	WatchEmulated = "comm:haproxy"
-)
-
-// IstioProxyContainer is the container Istio's injector adds.
-const IstioProxyContainer = "istio-proxy"
-
-// SidecarEmulator puts an emulated Istio sidecar (HAProxy with istio-iptables shaped rules and
-// mutual TLS) into the pods of a cluster that has no Istio. pkg/sidecar implements it.
-type SidecarEmulator interface {
-	// Objects are what the namespace needs before the pods (the mutual-TLS Secret).
-	Objects(ns string) ([]*corev1.Secret, error)
-	// Inject adds the sidecar (init container and proxy container) to spec; side is
-	// provider.ClientSide or provider.ServerSide.
-	Inject(spec *corev1.PodSpec, side string) error
-	// Proxy names the proxy and its version for the report.
-	Proxy() string
-}
 
 // path is one realised scenario: a namespace and the pods started in it.
 type path struct {
@@ -95,14 +74,20 @@ func (p *path) setUp(ctx context.Context) error {
 			return fmt.Errorf("create Service %s/%s: %w", p.ns, ServerName, err)
 		}
 		if !p.realIstio {
-			secrets, err := p.k.opts.Sidecar.Objects(p.ns)
+			e := p.k.opts.Sidecar
+			sec, err := e.Secret(p.ns)
 			if err != nil {
 				return fmt.Errorf("emulated sidecar: %w", err)
 			}
-			for _, s := range secrets {
-				if _, err := cs.CoreV1().Secrets(p.ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-					return fmt.Errorf("create Secret %s/%s: %w", p.ns, s.Name, err)
-				}
+			if _, err := cs.CoreV1().Secrets(p.ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("create Secret %s/%s: %w", p.ns, sec.Name, err)
+			}
+			cm, err := e.ConfigMap(p.ns)
+			if err != nil {
+				return fmt.Errorf("emulated sidecar: %w", err)
+			}
+			if _, err := cs.CoreV1().ConfigMaps(p.ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("create ConfigMap %s/%s: %w", p.ns, cm.Name, err)
 			}
 		}
 	}
@@ -144,13 +129,13 @@ func (p *path) Sidecars() []provider.Sidecar {
 	if !p.istio {
 		return nil
 	}
-	watch, proxy := WatchEnvoy, "envoy (Istio)"
 	if !p.realIstio {
-		watch, proxy = WatchEmulated, p.k.opts.Sidecar.Proxy()
+		e := p.k.opts.Sidecar
+		return []provider.Sidecar{e.Sidecar(provider.ClientSide, p.Client()), e.Sidecar(provider.ServerSide, p.Server())}
 	}
 	return []provider.Sidecar{
-		{Side: provider.ClientSide, Host: p.Client(), Watch: watch, Proxy: proxy, Emulated: !p.realIstio},
-		{Side: provider.ServerSide, Host: p.Server(), Watch: watch, Proxy: proxy, Emulated: !p.realIstio},
+		{Side: provider.ClientSide, Host: p.Client(), Watch: sidecar.WatchEnvoy, Proxy: "envoy (Istio)"},
+		{Side: provider.ServerSide, Host: p.Server(), Watch: sidecar.WatchEnvoy, Proxy: "envoy (Istio)"},
 	}
 }
 
@@ -173,9 +158,9 @@ func (p *path) Notes() []string {
 	}
 	if p.istio {
 		if p.realIstio {
-			out = append(out, "istio: the cluster's Istio ("+p.facts.IstioEvidence+"), namespace labelled istio-injection=enabled, envoy watched through the shared process namespace")
+			out = append(out, "istio: "+sidecar.Note(false)+": the cluster's Istio ("+p.facts.IstioEvidence+"), namespace labelled istio-injection=enabled, envoy watched through the shared process namespace")
 		} else {
-			out = append(out, "emulated sidecar ("+o.Sidecar.Proxy()+", HAProxy, not Envoy): the cluster has no Istio sidecar injector")
+			out = append(out, o.Sidecar.Notes()...)
 		}
 	}
 	if o.SharedKernel && o.SharedKernelNote != "" {
@@ -264,9 +249,9 @@ func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("start tcpload %s: create %s: %w", firstArg(args), where, err)
 	}
-	if p.realIstio && h.role != "sampler" && !hasContainer(created, IstioProxyContainer) {
+	if p.realIstio && h.role != "sampler" && !hasContainer(created, sidecar.ProxyContainer) {
 		k.deletePod(p.ns, name)
-		return nil, fmt.Errorf("start tcpload %s: %s got no %s container although the namespace is labelled istio-injection=enabled (is the injector selecting it?)", firstArg(args), where, IstioProxyContainer)
+		return nil, fmt.Errorf("start tcpload %s: %s got no %s container although the namespace is labelled istio-injection=enabled (is the injector selecting it?)", firstArg(args), where, sidecar.ProxyContainer)
 	}
 	pr := &proc{k: k, ns: p.ns, name: name, node: h.node.Name, what: firstArg(args), stdout: stdout, stderr: stderr, ctx: ctx}
 	if h.role == "server" {
@@ -357,7 +342,7 @@ func (pr *proc) waitStarted(ctx context.Context) (*corev1.Pod, error) {
 		if st := containerStatus(pod, Container); st != nil && (st.State.Running != nil || st.State.Terminated != nil) {
 			return pod, nil
 		}
-		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if pod.Status.Phase == corev1.PodSucceeded {
 			return pod, nil
 		}
 		if pod.Spec.NodeName == "" && unschedSince.IsZero() {

@@ -141,17 +141,27 @@ var startFailures = map[string]bool{
 // status: an image that cannot be pulled, a container that cannot start, a pod that failed or
 // cannot be scheduled (the latter only once unschedulable for the whole of patience).
 func podProblem(p *corev1.Pod, unschedulableFor time.Duration, patience time.Duration) string {
-	if st := containerStatus(p, Container); st != nil && st.State.Waiting != nil {
-		w := st.State.Waiting
-		switch {
-		case imageFailures[w.Reason]:
-			return fmt.Sprintf("image %s cannot be pulled on node %s: %s: %s", st.Image, p.Spec.NodeName, w.Reason, w.Message)
-		case startFailures[w.Reason]:
-			return fmt.Sprintf("container %s cannot start on node %s: %s: %s", Container, p.Spec.NodeName, w.Reason, w.Message)
+	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, st := range statuses {
+		if w := st.State.Waiting; w != nil {
+			switch {
+			case imageFailures[w.Reason]:
+				return fmt.Sprintf("image %s cannot be pulled on node %s: %s: %s", st.Image, p.Spec.NodeName, w.Reason, w.Message)
+			case startFailures[w.Reason]:
+				return fmt.Sprintf("container %s cannot start on node %s: %s: %s", st.Name, p.Spec.NodeName, w.Reason, w.Message)
+			}
 		}
 	}
-	if p.Status.Phase == corev1.PodFailed && containerStatus(p, Container) == nil {
-		return fmt.Sprintf("pod failed on node %s: %s %s", p.Spec.NodeName, p.Status.Reason, p.Status.Message)
+	if p.Status.Phase == corev1.PodFailed {
+		if st := containerStatus(p, Container); st == nil || st.State.Terminated == nil {
+			why := fmt.Sprintf("pod failed on node %s before tcpload ran: %s %s", p.Spec.NodeName, p.Status.Reason, p.Status.Message)
+			for _, st := range p.Status.InitContainerStatuses {
+				if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
+					why += fmt.Sprintf("; init container %s exited %d (%s) %s", st.Name, t.ExitCode, t.Reason, t.Message)
+				}
+			}
+			return why
+		}
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && unschedulableFor >= patience {

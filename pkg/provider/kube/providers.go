@@ -17,6 +17,7 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -204,6 +205,11 @@ func OpenNSKube(ctx context.Context, c NSKubeConfig) (k *Kube, err error) {
 	if err := load(ctx, archive); err != nil {
 		return nil, fmt.Errorf("nskube: load the tcpload image into the nodes: %w", err)
 	}
+	if hasIstio(c.Scenarios) {
+		if o.Sidecar, err = loadEmulatedSidecar(ctx, work, load); err != nil {
+			return nil, fmt.Errorf("nskube: %w", err)
+		}
+	}
 	mode := cni
 	o.Amend = func(f *Facts) {
 		f.CNI, f.CNIEvidence = cniKind(mode), "nskube CNI mode "+mode
@@ -232,6 +238,9 @@ type KindConfig struct {
 	Name string
 	// WorkDir holds the cluster config and the image archive ("" = a temporary directory).
 	WorkDir string
+	// Scenarios to run: with istio among them the emulated sidecar's images are loaded too (a
+	// kind cluster has no Istio).
+	Scenarios []topo.Spec
 	// Options of the realisation.
 	Options Options
 }
@@ -322,8 +331,14 @@ func OpenKind(ctx context.Context, c KindConfig) (k *Kube, err error) {
 	if !ok {
 		return nil, errors.New("kind: the e2e-framework kind provider cannot load images")
 	}
-	if err := loader.LoadImageArchive(ctx, archive); err != nil {
+	load := func(ctx context.Context, a string) error { return loader.LoadImageArchive(ctx, a) }
+	if err := load(ctx, archive); err != nil {
 		return nil, fmt.Errorf("kind: load the tcpload image: %w", err)
+	}
+	if hasIstio(c.Scenarios) {
+		if o.Sidecar, err = loadEmulatedSidecar(ctx, work, load); err != nil {
+			return nil, fmt.Errorf("kind: %w", err)
+		}
 	}
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -336,4 +351,28 @@ func OpenKind(ctx context.Context, c KindConfig) (k *Kube, err error) {
 		k.OnClose(f)
 	}
 	return k, nil
+}
+
+func hasIstio(scenarios []topo.Spec) bool {
+	for _, s := range scenarios {
+		if s.Istio {
+			return true
+		}
+	}
+	return false
+}
+
+// loadEmulatedSidecar builds the emulated sidecar's images from this machine's Debian packages
+// into dir, loads them with load, and returns the sidecar that uses them.
+func loadEmulatedSidecar(ctx context.Context, dir string, load func(context.Context, string) error) (*sidecar.Emulated, error) {
+	imgs, err := sidecar.BuildImages(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("emulated sidecar images (apt-get install haproxy iptables): %w", err)
+	}
+	for _, a := range []string{imgs.HAProxyArchive, imgs.InitArchive} {
+		if err := load(ctx, a); err != nil {
+			return nil, fmt.Errorf("load the emulated sidecar image %s: %w", a, err)
+		}
+	}
+	return &sidecar.Emulated{HAProxyImage: imgs.HAProxyRef, InitImage: imgs.InitRef, Proxy: imgs.Proxy}, nil
 }

@@ -45,7 +45,7 @@ func needs(s topo.Spec) []access {
 		out = append(out, access{verb: "create", resource: "services"}, access{verb: "list", resource: "services", clusterWide: true})
 	}
 	if s.Istio {
-		out = append(out, access{verb: "create", resource: "services"}, access{verb: "create", resource: "secrets"})
+		out = append(out, access{verb: "create", resource: "services"}, access{verb: "create", resource: "secrets"}, access{verb: "create", resource: "configmaps"})
 	}
 	return out
 }
