@@ -26,18 +26,21 @@ func gateFails(gates []result.GateResult, figure string) bool {
 	return false
 }
 
-// brokenRow measures a deliberately broken copy of s against its baseline, once, and gates it
-// with s's thresholds; breakIt is applied to the scenario's path after Up.
+// brokenRow measures a deliberately broken copy of s against its baseline, once in each mode,
+// and gates it with s's thresholds; breakIt is applied to the scenario's path after Up.
 func brokenRow(t *testing.T, s topo.Spec, breakIt func(t *testing.T, p provider.Path)) (result.Row, []result.GateResult) {
 	t.Helper()
 	base := up(t, topo.Plain)
 	sc := up(t, s)
 	breakIt(t, sc)
 	name := s.Name + "-broken"
-	baseRun := runOnce(t, base, "baseline:"+name, 0)
-	run := runOnce(t, sc, name, 0)
-	baseRow := result.Aggregate("baseline:"+name, "", []result.Run{baseRun})
-	row := result.Aggregate(name, "", []result.Run{run})
+	var baseRuns, runs []result.Run
+	for _, mode := range modes() {
+		baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, 0, nil))
+		runs = append(runs, runOnce(t, sc, name, mode, 0, nil))
+	}
+	baseRow := result.Aggregate("baseline:"+name, "", baseRuns)
+	row := result.Aggregate(name, "", runs)
 	result.CompareToBaseline(&row, baseRow)
 	return row, result.Gate(row, suite.thresholds.For(s.Name))
 }

@@ -24,19 +24,32 @@ import (
 	"github.com/pathcost/pathcost/pkg/report"
 	"github.com/pathcost/pathcost/pkg/result"
 	"github.com/pathcost/pathcost/pkg/topo"
+	"github.com/pathcost/pathcost/pkg/units"
 )
 
-// Our flags, registered on the global flag set before envconf.NewFromFlags parses it.
+// Our flags, registered on the global flag set before envconf.NewFromFlags parses it. Durations,
+// sizes and rates parse as tcpload's own flags do (pkg/units): -duration 2 is 2 s.
 var (
 	flagProvider   = flag.String("provider", "local", "where scenarios run: "+strings.Join(providerNames, ", ")+" (local: network namespaces on this machine)")
-	flagDuration   = flag.Duration("duration", 3*time.Second, "measured window per run")
-	flagWarmup     = flag.Duration("warmup", time.Second, "warm-up after all connections are up, per run")
-	flagRepeats    = flag.Int("repeats", 3, "runs per scenario (and as many baseline runs, alternating)")
+	flagDuration   = 3 * time.Second
+	flagWarmup     = time.Second
+	flagRepeats    = flag.Int("repeats", 3, "runs per scenario and mode (and as many baseline runs, alternating)")
 	flagConns      = flag.Int("conns", 100, "TCP connections per run")
-	flagBuffer     = flag.Int("buffer", 102400, "application buffer per read()/write()")
+	flagBuffer     = 102400
+	flagRate       = 125e6 // bytes/s over all connections: 1 Gbit/s
+	flagMsgs       = flag.Float64("msgs", 0, "cost runs: messages per second per connection (the seed's business mode, with -msg-size) instead of -rate")
+	flagMsgSize    = 0
 	flagThresholds = flag.String("thresholds", "../testdata/thresholds/local.yaml", "thresholds file (YAML; see testdata/thresholds/local.yaml)")
 	flagResults    = flag.String("results", "", "results directory (default ../results/<time>-<scenarios>)")
 )
+
+func init() {
+	units.DurationVar(flag.CommandLine, &flagDuration, "duration", flagDuration, "measured window per run")
+	units.DurationVar(flag.CommandLine, &flagWarmup, "warmup", flagWarmup, "warm-up after all connections are up, per run")
+	units.SizeVar(flag.CommandLine, &flagBuffer, "buffer", flagBuffer, "application buffer per read()/write()")
+	units.RateVar(flag.CommandLine, &flagRate, "rate", flagRate, "cost runs: offered load over ALL connections (e.g. 1Gbit, 500Mbit, 50MB/s); 0 = no cost runs (cost figures then not measured)")
+	units.SizeVar(flag.CommandLine, &flagMsgSize, "msg-size", flagMsgSize, "cost runs: bytes per message with -msgs (the seed's business load: -msgs 20 -msg-size 25000)")
+}
 
 var (
 	testenv    env.Environment
@@ -127,16 +140,18 @@ func runSuite(m *testing.M) int {
 
 func checkFlags() error {
 	switch {
-	case *flagDuration <= 0:
-		return fmt.Errorf("-duration %s: must be positive", *flagDuration)
-	case *flagWarmup < 0:
-		return fmt.Errorf("-warmup %s: must not be negative", *flagWarmup)
+	case flagDuration <= 0:
+		return fmt.Errorf("-duration %s: must be positive", flagDuration)
+	case flagWarmup < 0:
+		return fmt.Errorf("-warmup %s: must not be negative", flagWarmup)
 	case *flagRepeats < 1 || *flagRepeats > 100:
 		return fmt.Errorf("-repeats %d: want 1..100", *flagRepeats)
 	case *flagConns < 1 || *flagConns > 10000:
 		return fmt.Errorf("-conns %d: want 1..10000", *flagConns)
-	case *flagBuffer < 1:
-		return fmt.Errorf("-buffer %d: must be positive", *flagBuffer)
+	case flagBuffer < 1:
+		return fmt.Errorf("-buffer %d: must be positive", flagBuffer)
+	case *flagMsgs < 0 || (*flagMsgs > 0) != (flagMsgSize > 0):
+		return fmt.Errorf("-msgs %g -msg-size %d: give both (positive) or neither", *flagMsgs, flagMsgSize)
 	}
 	return nil
 }
@@ -170,8 +185,8 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 		Host:      host,
 		Settings: map[string]string{
 			"duration": flagDuration.String(), "warmup": flagWarmup.String(), "repeats": fmt.Sprint(*flagRepeats),
-			"conns": fmt.Sprint(*flagConns), "buffer": fmt.Sprint(*flagBuffer), "thresholds": *flagThresholds,
-			"direction": "server-push", "cpus": fmt.Sprint(runtime.NumCPU()),
+			"conns": fmt.Sprint(*flagConns), "buffer": fmt.Sprint(flagBuffer), "thresholds": *flagThresholds,
+			"direction": "server-push", "cpus": fmt.Sprint(runtime.NumCPU()), "cost_load": costLoad(),
 		},
 		Notes: []string{
 			"per-process and per-proxy CPU come from /proc of the machine each process runs on; bandwidth is application bytes (client/server) and interface bytes of each side's namespace (/proc/net/dev, like sar -n DEV).",

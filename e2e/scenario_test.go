@@ -87,7 +87,7 @@ func scenarioFeature(s topo.Spec) features.Feature {
 			row, base := measureScenario(t, s, p)
 			gates := result.Gate(row, suite.thresholds.For(s.Name))
 			suite.addRows(gates, p.scenario.Notes(), row, base)
-			assertSane(t, s, row)
+			assertSane(t, s, row, base)
 			for _, g := range gates {
 				if g.Status == result.GateFail {
 					assert.Fail(t, "threshold gate failed", "%s (thresholds %s)", g.String(), *flagThresholds)
@@ -100,14 +100,47 @@ func scenarioFeature(s topo.Spec) features.Feature {
 		Feature()
 }
 
-// measureScenario runs baseline and scenario alternately and aggregates both.
+// modes are the kinds of runs each repeat makes: bandwidth at saturation (unpaced), and cost at
+// a fixed offered load that leaves the CPUs idle (paced; skipped with -rate 0).
+func modes() []string {
+	if flagRate == 0 && *flagMsgs == 0 {
+		return []string{result.ModeBandwidth}
+	}
+	return []string{result.ModeBandwidth, result.ModeCost}
+}
+
+// costLoad describes the cost runs' offered load.
+func costLoad() string {
+	switch {
+	case *flagMsgs > 0:
+		return fmt.Sprintf("%g msgs/s of %d B per connection, %d connections", *flagMsgs, flagMsgSize, *flagConns)
+	case flagRate > 0:
+		return fmt.Sprintf("%.0f Mbit/s over %d connections", flagRate*8/1e6, *flagConns)
+	}
+	return "none (-rate 0): cost not measured"
+}
+
+// loadArgs are the client's pacing flags for a run of mode.
+func loadArgs(mode string) []string {
+	if mode != result.ModeCost {
+		return nil
+	}
+	if *flagMsgs > 0 {
+		return []string{"--msgs", strconv.FormatFloat(*flagMsgs, 'g', -1, 64), "--msg-size", strconv.Itoa(flagMsgSize)}
+	}
+	return []string{"--rate", strconv.FormatFloat(flagRate/float64(*flagConns), 'f', 0, 64) + "B/s"}
+}
+
+// measureScenario runs baseline and scenario alternately, in each mode, and aggregates both.
 func measureScenario(t *testing.T, s topo.Spec, p *paths) (row, base result.Row) {
 	t.Helper()
 	baseName := "baseline:" + s.Name
 	var runs, baseRuns []result.Run
 	for i := 0; i < *flagRepeats; i++ {
-		baseRuns = append(baseRuns, runOnce(t, p.baseline, baseName, i))
-		runs = append(runs, runOnce(t, p.scenario, s.Name, i))
+		for _, mode := range modes() {
+			baseRuns = append(baseRuns, runOnce(t, p.baseline, baseName, mode, i, nil))
+			runs = append(runs, runOnce(t, p.scenario, s.Name, mode, i, nil))
+		}
 	}
 	base = result.Aggregate(baseName, "plain hosts, measured alternately with "+s.Name, baseRuns)
 	row = result.Aggregate(s.Name, s.Title, runs)
@@ -116,14 +149,22 @@ func measureScenario(t *testing.T, s topo.Spec, p *paths) (row, base result.Row)
 }
 
 // assertSane checks what must hold whatever the thresholds say.
-func assertSane(t *testing.T, s topo.Spec, row result.Row) {
+func assertSane(t *testing.T, s topo.Spec, row, base result.Row) {
 	t.Helper()
-	require.Equal(t, *flagRepeats, row.Repeats, "%s: every repeat produced both records without error", s.Name)
+	for _, r := range []result.Row{row, base} {
+		for _, d := range r.DroppedRuns {
+			assert.Fail(t, "a repeat failed", "%s: %s run %d: %s", r.Scenario, d.Mode, d.Repeat, d.Error)
+		}
+	}
+	require.Positive(t, row.BandwidthRuns, "%s: no bandwidth run produced both records", s.Name)
 	assert.Positive(t, row.ClientMbps.Median, "%s: client Mbps", s.Name)
 	assert.Positive(t, row.ServerMbps.Median, "%s: server Mbps", s.Name)
-	assert.Positive(t, row.ClientCores.Median, "%s: client CPU", s.Name)
-	assert.Positive(t, row.ServerCores.Median, "%s: server CPU", s.Name)
 	assert.Positive(t, row.ServerIfaceMbps.Median, "%s: the server's interface counters saw the traffic", s.Name)
+	if len(modes()) > 1 {
+		require.Positive(t, row.CostRuns, "%s: no cost run produced both records", s.Name)
+		assert.Positive(t, row.ClientCores.Median, "%s: client CPU", s.Name)
+		assert.Positive(t, row.ServerCores.Median, "%s: server CPU", s.Name)
+	}
 	if s.Istio {
 		require.NotNil(t, row.SidecarClientCores, "%s: client-side sidecar CPU measured", s.Name)
 		require.NotNil(t, row.SidecarServerCores, "%s: server-side sidecar CPU measured", s.Name)
@@ -134,14 +175,20 @@ func assertSane(t *testing.T, s topo.Spec, row result.Row) {
 	require.NotNil(t, row.VsBaseline, "%s: compared with its baseline", s.Name)
 }
 
-// runOnce runs one server/client pair (plus a sampler on a forwarding node) on path and returns
-// the records, which every provider hands back on the processes' stdout (--json -). Records and
-// logs go to results/<name>/runNN/.
-func runOnce(t *testing.T, path provider.Path, name string, repeat int) result.Run {
+// runOnce runs one server/client pair (plus a sampler on a forwarding node) on path in mode and
+// returns the records, which every provider hands back on the processes' stdout (--json -).
+// Records and logs go to results/<name>/<mode>NN/. A failed repeat comes back with Error set
+// (and fails the test later, after its row is recorded), so the other repeats still count.
+// extra adds arguments per role ("server", "client"): the gate self-tests inject regressions so.
+func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, extra map[string][]string) result.Run {
 	t.Helper()
-	dir := filepath.Join(suite.results, strings.ReplaceAll(name, ":", "-"), fmt.Sprintf("run%02d", repeat))
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	limit := *flagWarmup + *flagDuration + 3*time.Minute
+	r := result.Run{Scenario: name, Mode: mode, Repeat: repeat, SharedNode: path.SharedKernel()}
+	dir := filepath.Join(suite.results, strings.ReplaceAll(name, ":", "-"), fmt.Sprintf("%s%02d", mode, repeat))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	limit := flagWarmup + flagDuration + 3*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
@@ -150,54 +197,86 @@ func runOnce(t *testing.T, path provider.Path, name string, repeat int) result.R
 		watch[sc.Side] = sc.Watch
 	}
 	srvArgs := []string{"server", "--listen", path.Listen(), "--json", "-", "--quiet",
-		"--accept-timeout", "120s", "--setup-timeout", "120s", "--buffer", strconv.Itoa(*flagBuffer), "--label", name}
+		"--accept-timeout", "120s", "--setup-timeout", "120s", "--buffer", strconv.Itoa(flagBuffer), "--label", name}
 	if w, ok := watch[provider.ServerSide]; ok {
 		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
+	srvArgs = append(srvArgs, extra["server"]...)
 	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
-		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(*flagBuffer), "--setup-timeout", "120s",
+		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(flagBuffer), "--setup-timeout", "120s",
 		"--duration", flagDuration.String(), "--warmup", flagWarmup.String(), "--label", name}
+	cliArgs = append(cliArgs, loadArgs(mode)...)
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}
-	srv := start(ctx, t, path.Server(), "server", srvArgs)
-	cli := start(ctx, t, path.Client(), "client", cliArgs)
-	var smp *started
+	cliArgs = append(cliArgs, extra["client"]...)
+	procs := map[string]*started{}
+	var err error
+	if procs["server"], err = start(ctx, path.Server(), "server", srvArgs); err != nil {
+		r.Error = err.Error()
+		return r
+	}
 	if fwd := path.Forwarder(); fwd != nil {
 		// inside the client's window: it opens after set-up plus warm-up
-		smp = start(ctx, t, fwd, "sampler", []string{"sample",
-			"--warmup", (*flagWarmup + 300*time.Millisecond).String(),
-			"--duration", max(*flagDuration-500*time.Millisecond, *flagDuration/2).String(),
+		procs["sampler"], err = start(ctx, fwd, "sampler", []string{"sample",
+			"--warmup", (flagWarmup + 300*time.Millisecond).String(),
+			"--duration", max(flagDuration-500*time.Millisecond, flagDuration/2).String(),
 			"--json", "-", "--label", name + " forwarding node"})
 	}
-	cliErr := cli.proc.Wait()
-	srvErr := waitWithin(srv, 15*time.Second, cancel)
-	var smpErr error
-	if smp != nil {
-		smpErr = waitWithin(smp, 15*time.Second, cancel)
+	if err == nil {
+		procs["client"], err = start(ctx, path.Client(), "client", cliArgs)
 	}
-	for _, p := range []*started{cli, srv, smp} {
-		if p != nil {
-			_ = os.WriteFile(filepath.Join(dir, p.role+".log"), p.stderr.Bytes(), 0o644)
-			_ = os.WriteFile(filepath.Join(dir, p.role+".json"), p.stdout.Bytes(), 0o644)
+	if err != nil {
+		cancel()
+		waitAll(procs, time.Second, cancel)
+		r.Error = err.Error()
+		return r
+	}
+	errs := waitAll(procs, 15*time.Second, cancel)
+	for role, p := range procs {
+		if p == nil {
+			continue
+		}
+		_ = os.WriteFile(filepath.Join(dir, role+".log"), p.stderr.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, role+".json"), p.stdout.Bytes(), 0o644)
+	}
+	for _, role := range []string{"client", "server", "sampler"} {
+		if errs[role] != nil {
+			t.Logf("%s %s run %d: %s failed: %v\n%s", name, mode, repeat, role, errs[role], &procs[role].stderr)
+			r.Error = fmt.Sprintf("%s: %v (log: %s)", role, errs[role], filepath.Join(dir, role+".log"))
+			return r
 		}
 	}
-	if cliErr != nil || srvErr != nil {
-		require.Fail(t, "a tcpload process failed", "%s run %d:\nclient (%v):\n%s\nserver (%v):\n%s", name, repeat, cliErr, &cli.stderr, srvErr, &srv.stderr)
+	if r.Server, err = result.Decode(procs["server"].stdout.Bytes()); err != nil {
+		r.Error = "server record: " + err.Error()
+		return r
 	}
-	r := result.Run{Scenario: name, Repeat: repeat, SharedNode: path.SharedKernel()}
-	var err error
-	r.Server, err = result.Decode(srv.stdout.Bytes())
-	require.NoError(t, err, "%s run %d: server record", name, repeat)
-	r.Client, err = result.Decode(cli.stdout.Bytes())
-	require.NoError(t, err, "%s run %d: client record", name, repeat)
-	assert.Equal(t, r.Server.TotalBytes, r.Client.TotalBytes, "%s run %d: bytes written by the server = bytes read by the client", name, repeat)
-	if smp != nil {
-		require.NoError(t, smpErr, "%s run %d: sampler: %s", name, repeat, &smp.stderr)
-		r.Forwarder, err = result.Decode(smp.stdout.Bytes())
-		require.NoError(t, err, "%s run %d: sampler record", name, repeat)
+	if r.Client, err = result.Decode(procs["client"].stdout.Bytes()); err != nil {
+		r.Error = "client record: " + err.Error()
+		return r
+	}
+	assert.Equal(t, r.Server.TotalBytes, r.Client.TotalBytes, "%s %s run %d: bytes written by the server = bytes read by the client", name, mode, repeat)
+	if smp := procs["sampler"]; smp != nil {
+		if r.Forwarder, err = result.Decode(smp.stdout.Bytes()); err != nil {
+			r.Error = "sampler record: " + err.Error()
+		}
 	}
 	return r
+}
+
+// waitAll waits for every process: the client as long as it takes (ctx bounds it), then the
+// others within d each, cancelling ctx (which kills them) when one overstays.
+func waitAll(procs map[string]*started, d time.Duration, cancel context.CancelFunc) map[string]error {
+	errs := map[string]error{}
+	if c := procs["client"]; c != nil {
+		errs["client"] = c.proc.Wait()
+	}
+	for _, role := range []string{"server", "sampler"} {
+		if p := procs[role]; p != nil {
+			errs[role] = waitWithin(p, d, cancel)
+		}
+	}
+	return errs
 }
 
 // started is a tcpload process with its output captured.
@@ -208,13 +287,14 @@ type started struct {
 }
 
 // start starts tcpload on h.
-func start(ctx context.Context, t *testing.T, h provider.Host, role string, args []string) *started {
-	t.Helper()
+func start(ctx context.Context, h provider.Host, role string, args []string) (*started, error) {
 	s := &started{role: role}
 	p, err := h.Start(ctx, args, &s.stdout, &s.stderr)
-	require.NoError(t, err, "start tcpload %s on %s", role, h.Name())
+	if err != nil {
+		return nil, fmt.Errorf("start tcpload %s on %s: %w", role, h.Name(), err)
+	}
 	s.proc = p
-	return s
+	return s, nil
 }
 
 // waitWithin waits for p, cancelling ctx (which kills it) after d.
