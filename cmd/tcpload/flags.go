@@ -39,13 +39,72 @@ func (w watchFlag) Set(s string) error {
 	return nil
 }
 
+// watchTargets collects repeated NAME=PID and NAME=comm:PROCNAME pairs (server and client).
+type watchTargets map[string]tcpload.WatchTarget
+
+func (w watchTargets) String() string { return fmt.Sprint(map[string]tcpload.WatchTarget(w)) }
+
+func (w watchTargets) Set(s string) error {
+	name, target, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: want NAME=PID or NAME=comm:PROCNAME", s)
+	}
+	t, err := tcpload.ParseWatchTarget(target)
+	if err != nil {
+		return fmt.Errorf("%s: %w (want NAME=PID or NAME=comm:PROCNAME)", name, err)
+	}
+	w[name] = t
+	return nil
+}
+
 // common holds the flags server, client and loopback share.
 type common struct {
 	cfg   tcpload.Config
 	json  string
 	quiet bool
 	label string
-	watch watchFlag
+	watch watchTargets
+}
+
+// configFlags names the flag of each Config field the command line sets.
+var configFlags = map[string]string{
+	"Conns":              "--conns",
+	"Buffer":             "--buffer",
+	"Duration":           "--duration",
+	"Warmup":             "--warmup",
+	"Interval":           "--interval",
+	"Options.SndBuf":     "--sndbuf",
+	"Options.RcvBuf":     "--rcvbuf",
+	"SetupTimeout":       "--setup-timeout",
+	"AcceptTimeout":      "--accept-timeout",
+	"Backlog":            "--backlog",
+	"Direction":          "--direction",
+	"Pace.RateBytes":     "--rate",
+	"Pace.MsgsPerSec":    "--msgs",
+	"Pace.MsgBytes":      "--msg-size",
+	"BurnPerKB":          "--selftest-burn-per-kb",
+	"DrainTimeout":       "drain timeout",
+	"Options.Congestion": "--congestion",
+}
+
+// configErr turns a configuration error of the library (naming Config fields) into a usage
+// error of subcommand cmd naming the flags.
+func configErr(cmd string, err error) error {
+	var fe *tcpload.FieldError
+	if errors.As(err, &fe) {
+		return usageErr("%s: %s", cmd, fe.Render(func(field string) string {
+			if f, ok := configFlags[field]; ok {
+				return f
+			}
+			return field
+		}))
+	}
+	return usageErr("%s: %v", cmd, err)
+}
+
+// addSelftestFlags registers the knobs that exist only to test the gates (server and client).
+func addSelftestFlags(fs *flag.FlagSet, c *common) {
+	fs.Var(durationFlag{&c.cfg.BurnPerKB}, "selftest-burn-per-kb", "for testing the gates only: burn this much CPU per KB read or written, on the loop's thread (e.g. 200ns; recorded in the record's notes)")
 }
 
 // addSocketFlags registers the socket and buffer options.
@@ -60,8 +119,8 @@ func addSocketFlags(fs *flag.FlagSet, c *common) {
 	fs.StringVar(&c.json, "json", "", "write the result record as JSON to FILE (- = standard output)")
 	fs.BoolVar(&c.quiet, "quiet", false, "do not print interval lines")
 	fs.StringVar(&c.label, "label", "", "free text stored in the record (e.g. the scenario)")
-	c.watch = watchFlag{}
-	fs.Var(c.watch, "watch", "NAME=PID: also measure that process's CPU over the window (repeatable; e.g. sidecar=1234)")
+	c.watch = watchTargets{}
+	fs.Var(c.watch, "watch", "NAME=PID or NAME=comm:PROCNAME: also measure that process's CPU over the window; by comm, every visible process of that name when the window opens, summed (repeatable; e.g. sidecar=1234, sidecar=comm:envoy)")
 }
 
 // addSessionFlags registers what the client decides for the session.

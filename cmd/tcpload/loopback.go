@@ -41,7 +41,7 @@ func runLoopback(ctx context.Context, args []string) int {
 	}
 	c.cfg.Direction = d
 	if err := c.cfg.Validate(); err != nil {
-		return exitCode(usageErr("loopback: %v", err))
+		return exitCode(configErr("loopback", err))
 	}
 	if len(c.watch) > 0 {
 		return exitCode(usageErr("loopback: --watch is for server and client"))

@@ -23,6 +23,7 @@ func runServer(ctx context.Context, args []string) int {
 	fs.Var((*units.Duration)(&c.cfg.SetupTimeout), "setup-timeout", "give up when the session's connections are not all up within this time of the first")
 	readyFD := fs.Int("ready-fd", 0, "write the bound address and a newline to this inherited file descriptor once listening")
 	addSocketFlags(fs, &c)
+	addSelftestFlags(fs, &c)
 	fs.Usage = usageFunc(fs, "server [flags]", "Accepts one session: the client announces the number of connections, the direction,\nthe pacing and its window; the server writes (server-push, the seed's) or reads, opens its\nown window once every connection is up plus the warm-up, and ends when the client ends.")
 	if err := parseFlags(fs, args); err != nil {
 		return exitCode(err)
@@ -31,9 +32,9 @@ func runServer(ctx context.Context, args []string) int {
 		return exitCode(usageErr("server: --buffer %d: want 1..%d bytes", c.cfg.Buffer, tcpload.MaxBuffer))
 	}
 	if err := c.cfg.WithDefaults().Validate(); err != nil {
-		return exitCode(usageErr("server: %v", err))
+		return exitCode(configErr("server", err))
 	}
-	meter, err := tcpload.NewMeter(c.watch)
+	meter, err := tcpload.NewWatchMeter(c.watch)
 	if err != nil {
 		return exitCode(err)
 	}
@@ -60,6 +61,7 @@ func runClient(ctx context.Context, args []string) int {
 	connect := fs.String("connect", fmt.Sprintf("127.0.0.1:%d", tcpload.DefaultPort), "server address (HOST:PORT)")
 	addSessionFlags(fs, &c, &direction)
 	addSocketFlags(fs, &c)
+	addSelftestFlags(fs, &c)
 	fs.Usage = usageFunc(fs, "client --connect HOST:PORT [flags]", "Opens --conns connections in parallel (refused ones are retried until --setup-timeout),\nwaits --warmup once all are up, measures for --duration, printing one line per --interval,\nthen ends the session cleanly and writes the result record.")
 	if err := parseFlags(fs, args); err != nil {
 		return exitCode(err)
@@ -70,9 +72,9 @@ func runClient(ctx context.Context, args []string) int {
 	}
 	c.cfg.Direction = d
 	if err := c.cfg.Validate(); err != nil {
-		return exitCode(usageErr("client: %v", err))
+		return exitCode(configErr("client", err))
 	}
-	meter, err := tcpload.NewMeter(c.watch)
+	meter, err := tcpload.NewWatchMeter(c.watch)
 	if err != nil {
 		return exitCode(err)
 	}
@@ -84,9 +86,12 @@ func runClient(ctx context.Context, args []string) int {
 }
 
 // finish writes the record, prints the summary and returns the exit status.
-func finish(res *tcpload.Result, m *tcpload.Meter, c *common) int {
-	rec := tcpload.NewRecord(res, m)
+func finish(res *tcpload.Result, m *tcpload.WatchMeter, c *common) int {
+	rec := m.Record(res)
 	rec.Label = c.label
+	if res.BurnPerKB > 0 {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("selftest_burn_ns_per_kb=%d: this side burned that much CPU per KB it moved, on purpose (--selftest-burn-per-kb, for testing the gates only)", res.BurnPerKB.Nanoseconds()))
+	}
 	printSummary(stderr, rec)
 	if c.json != "" {
 		if err := rec.WriteFile(c.json); err != nil {
@@ -96,6 +101,10 @@ func finish(res *tcpload.Result, m *tcpload.Meter, c *common) int {
 	}
 	if res.Err != nil {
 		fmt.Fprintf(stderr, "tcpload %s: %v\n", res.Role, res.Err)
+		return 1
+	}
+	if err := m.Err(); err != nil {
+		fmt.Fprintf(stderr, "tcpload %s: %v\n", res.Role, err)
 		return 1
 	}
 	return 0

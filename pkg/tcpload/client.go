@@ -1,3 +1,5 @@
+//go:build linux
+
 package tcpload
 
 import (
@@ -70,7 +72,7 @@ func (e *engine) client(ap netip.AddrPort) error {
 		return errors.New("interrupted during warm-up, before the window opened")
 	}
 	e.openWindow()
-	winEnd := e.winFrom.Add(e.cfg.Duration)
+	winEnd := e.win.from.Add(e.cfg.Duration)
 	err := e.pump(winEnd, func() bool { return false })
 	e.endWindow()
 	if err != nil {
@@ -288,14 +290,6 @@ func (e *engine) established(fd int, c *conn, idx int) error {
 		}
 		return fmt.Errorf("send header to %s: %w", e.res.Peer, err)
 	}
-	if e.res.Local == "" {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			e.res.Local = addrOf(sa).String()
-		}
-		zc := e.res.Sockets.ZeroCopy
-		e.res.Sockets = readSockets(fd, e.cfg.Options)
-		e.res.Sockets.ZeroCopy = zc
-	}
 	c.state = stHandshake
 	return e.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN|unix.EPOLLRDHUP)
 }
@@ -326,5 +320,6 @@ func (e *engine) readAck(fd int, c *conn) error {
 	if [ackLen]byte(c.hdr[:ackLen]) != ack {
 		return fmt.Errorf("connect %s: the peer answered %q, not a tcpload acknowledgement", e.res.Peer, c.hdr[:ackLen])
 	}
+	e.joined(fd)
 	return e.activate(fd, c)
 }

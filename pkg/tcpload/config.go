@@ -1,18 +1,8 @@
-// Package tcpload moves bytes over TCP the way the seed's test programs do: one epoll loop on one
-// locked OS thread per process, non-blocking sockets, level-triggered events, a fixed application
-// buffer per read/write. A Server accepts a session of connections from one Client; by default the
-// server writes and the client reads (the seed's "server push"); the client may push instead.
-//
-// The measurement window opens only after every connection is up and a warm-up has passed, and
-// closes when the client's duration ends; per-interval and per-connection byte counts, set-up
-// time and TCP_INFO retransmits are reported. CPU and interface accounting are left to a Probe,
-// called at window and interval edges only.
 package tcpload
 
 import (
-	"errors"
 	"fmt"
-	"math"
+	"strings"
 	"time"
 )
 
@@ -48,65 +38,6 @@ func ParseDirection(s string) (Direction, error) {
 		return ClientPush, nil
 	}
 	return "", fmt.Errorf("direction %q: want server-push or client-push", s)
-}
-
-// Pace limits what a sender writes per connection. The zero value means "as fast as possible".
-type Pace struct {
-	// RateBytes is a rate per connection in bytes per second (0: unpaced).
-	RateBytes float64
-	// MsgsPerSec and MsgBytes describe the seed's business load: MsgsPerSec messages of MsgBytes
-	// bytes per second on every connection (e.g. 20 msgs/s of 25000 B).
-	MsgsPerSec float64
-	MsgBytes   int
-}
-
-// Enabled reports whether any pacing is asked for.
-func (p Pace) Enabled() bool { return p.RateBytes > 0 || p.MsgsPerSec > 0 }
-
-// chunk returns the bytes written per paced write and the period between writes.
-// Rate mode writes at least 50 times a second (chunks of at most buffer bytes) so the
-// rate is smooth; business mode writes one message per period.
-func (p Pace) chunk(buffer int) (int, time.Duration) {
-	if p.MsgsPerSec > 0 {
-		return p.MsgBytes, time.Duration(float64(time.Second) / p.MsgsPerSec)
-	}
-	c := p.RateBytes / 50
-	if c > float64(buffer) {
-		c = float64(buffer)
-	}
-	if c < 1 {
-		c = 1
-	}
-	return int(c), time.Duration(c / p.RateBytes * float64(time.Second))
-}
-
-// Validate checks the pace for nonsense values.
-func (p Pace) Validate() error {
-	switch {
-	case math.IsNaN(p.RateBytes) || math.IsInf(p.RateBytes, 0):
-		return fmt.Errorf("--rate %g: not a number", p.RateBytes)
-	case math.IsNaN(p.MsgsPerSec) || math.IsInf(p.MsgsPerSec, 0):
-		return fmt.Errorf("--msgs %g: not a number", p.MsgsPerSec)
-	case p.RateBytes < 0:
-		return errors.New("--rate must not be negative")
-	case p.MsgsPerSec < 0:
-		return errors.New("--msgs must not be negative")
-	case p.RateBytes > 0 && p.RateBytes < 1:
-		return fmt.Errorf("--rate %g: at least 1 byte/s per connection", p.RateBytes)
-	case p.RateBytes > math.MaxUint32:
-		return fmt.Errorf("--rate %g: at most %d bytes/s per connection", p.RateBytes, uint32(math.MaxUint32))
-	case p.MsgsPerSec > 0 && p.MsgsPerSec < 0.001:
-		return fmt.Errorf("--msgs %g: at least 0.001 messages per second", p.MsgsPerSec)
-	case p.MsgsPerSec == 0 && p.MsgBytes != 0:
-		return errors.New("--msg-size goes with --msgs")
-	case p.RateBytes > 0 && p.MsgsPerSec > 0:
-		return errors.New("--rate and --msgs exclude each other")
-	case p.MsgsPerSec > 0 && (p.MsgBytes <= 0 || p.MsgBytes > MaxBuffer):
-		return fmt.Errorf("--msg-size %d: want 1..%d bytes with --msgs", p.MsgBytes, MaxBuffer)
-	case p.MsgsPerSec > 100000:
-		return fmt.Errorf("--msgs %g: at most 100000 messages per second per connection", p.MsgsPerSec)
-	}
-	return nil
 }
 
 // Options are the socket options both sides understand.
@@ -146,6 +77,10 @@ type Config struct {
 	AcceptTimeout time.Duration
 	// DrainTimeout bounds the clean end of a session (0: 10 s).
 	DrainTimeout time.Duration
+	// BurnPerKB is a self-test knob for the gate tests only: after each read or write of n bytes
+	// the loop spins on its thread for n/1024*BurnPerKB of that thread's CPU time, to inject a
+	// known extra CPU cost per byte into one component (0: off, the default).
+	BurnPerKB time.Duration
 	// Probe, if set, is called at window and interval edges (on the loop's thread).
 	Probe Probe
 	// Progress, if set, is called after each interval with what it measured.
@@ -200,39 +135,76 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first bad setting, naming the flag users know it by.
+// MaxBurnPerKB bounds Config.BurnPerKB.
+const MaxBurnPerKB = time.Millisecond
+
+// Validate reports the first bad setting as a *FieldError naming the Config field (a command
+// line maps fields to its flags with FieldError.Render).
 func (c Config) Validate() error {
 	switch {
 	case c.Conns < 1 || c.Conns > MaxConns:
-		return fmt.Errorf("--conns %d: want 1..%d", c.Conns, MaxConns)
+		return fieldErr("Conns", c.Conns, fmt.Sprintf("want 1..%d", MaxConns))
 	case c.Buffer < 1 || c.Buffer > MaxBuffer:
-		return fmt.Errorf("--buffer %d: want 1..%d bytes", c.Buffer, MaxBuffer)
+		return fieldErr("Buffer", c.Buffer, fmt.Sprintf("want 1..%d bytes", MaxBuffer))
 	case c.Duration <= 0:
-		return fmt.Errorf("--duration %s: must be positive", c.Duration)
+		return fieldErr("Duration", c.Duration, "must be positive")
 	case c.Warmup < 0:
-		return fmt.Errorf("--warmup %s: must not be negative", c.Warmup)
+		return fieldErr("Warmup", c.Warmup, "must not be negative")
 	case c.Interval <= 0:
-		return fmt.Errorf("--interval %s: must be positive", c.Interval)
+		return fieldErr("Interval", c.Interval, "must be positive")
 	case c.Options.SndBuf < 0:
-		return fmt.Errorf("--sndbuf %d: must not be negative", c.Options.SndBuf)
+		return fieldErr("Options.SndBuf", c.Options.SndBuf, "must not be negative")
 	case c.Options.RcvBuf < 0:
-		return fmt.Errorf("--rcvbuf %d: must not be negative", c.Options.RcvBuf)
+		return fieldErr("Options.RcvBuf", c.Options.RcvBuf, "must not be negative")
 	case c.SetupTimeout < 0:
-		return fmt.Errorf("--setup-timeout %s: must not be negative", c.SetupTimeout)
+		return fieldErr("SetupTimeout", c.SetupTimeout, "must not be negative")
 	case c.AcceptTimeout < 0:
-		return fmt.Errorf("--accept-timeout %s: must not be negative", c.AcceptTimeout)
+		return fieldErr("AcceptTimeout", c.AcceptTimeout, "must not be negative")
 	case c.DrainTimeout < 0:
-		return fmt.Errorf("drain timeout %s: must not be negative", c.DrainTimeout)
+		return fieldErr("DrainTimeout", c.DrainTimeout, "must not be negative")
 	case c.Backlog < 0:
-		return fmt.Errorf("--backlog %d: must not be negative", c.Backlog)
+		return fieldErr("Backlog", c.Backlog, "must not be negative")
 	case c.Direction != ServerPush && c.Direction != ClientPush:
-		return fmt.Errorf("--direction %q: want server-push or client-push", c.Direction)
+		return fieldErr("Direction", fmt.Sprintf("%q", c.Direction), "want server-push or client-push")
+	case c.BurnPerKB < 0 || c.BurnPerKB > MaxBurnPerKB:
+		return fieldErr("BurnPerKB", c.BurnPerKB, fmt.Sprintf("want 0..%s", MaxBurnPerKB))
 	}
 	if err := c.Pace.Validate(); err != nil {
 		return err
 	}
 	if c.Pace.MsgsPerSec > 0 && c.Pace.MsgBytes > c.Buffer {
-		return fmt.Errorf("--msg-size %d is larger than --buffer %d", c.Pace.MsgBytes, c.Buffer)
+		return fieldErr("Pace.MsgBytes", c.Pace.MsgBytes, fmt.Sprintf("larger than {Buffer} %d", c.Buffer))
 	}
 	return nil
+}
+
+// FieldError is a bad Config value. It names the field as Go code knows it ("Conns",
+// "Pace.MsgBytes"); Render lets a command line name its flags instead.
+type FieldError struct {
+	Field string // the field, e.g. "Conns" or "Pace.RateBytes"
+	Value any    // the value it had
+	// Problem says what is wrong; other fields it mentions are written in braces, e.g.
+	// "larger than {Buffer} 1000".
+	Problem string
+}
+
+func fieldErr(field string, value any, problem string) *FieldError {
+	return &FieldError{Field: field, Value: value, Problem: problem}
+}
+
+// Error names the fields as Go code knows them.
+func (e *FieldError) Error() string { return e.Render(func(f string) string { return f }) }
+
+// Render writes the error with every field named by name(field), e.g. a flag.
+func (e *FieldError) Render(name func(field string) string) string {
+	problem := e.Problem
+	for {
+		i := strings.IndexByte(problem, '{')
+		j := strings.IndexByte(problem, '}')
+		if i < 0 || j < i {
+			break
+		}
+		problem = problem[:i] + name(problem[i+1:j]) + problem[j+1:]
+	}
+	return fmt.Sprintf("%s %v: %s", name(e.Field), e.Value, problem)
 }

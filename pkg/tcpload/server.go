@@ -1,3 +1,5 @@
+//go:build linux
+
 package tcpload
 
 import (
@@ -109,24 +111,24 @@ func (e *engine) serve() error {
 	if err := e.startSending(); err != nil {
 		return err
 	}
-	if err := e.pump(e.upAt.Add(e.cfg.Warmup), func() bool { return e.phase != phWarmup }); err != nil {
+	if err := e.pump(e.upAt.Add(e.cfg.Warmup), func() bool { return e.phase != phaseWarmup }); err != nil {
 		return err
 	}
 	if e.stopReq {
 		e.res.Interrupted = true
 		return errors.New("interrupted during warm-up, before the window opened")
 	}
-	if e.phase == phWarmup {
+	if e.phase == phaseWarmup {
 		e.openWindow()
 		// the window closes at the client's first EOF (peerEOF), or on a stop request; a client
 		// that vanished without FIN or RST (a lost node, a proxy holding on) is given up on
 		announced := e.cfg.Warmup + e.cfg.Duration
 		grace := max(5*time.Second, announced/2)
-		if err := e.pump(e.upAt.Add(announced+grace), func() bool { return e.phase != phWindow }); err != nil {
+		if err := e.pump(e.upAt.Add(announced+grace), func() bool { return e.phase != phaseWindow }); err != nil {
 			e.endWindow()
 			return err
 		}
-		if e.phase == phWindow && !e.stopReq {
+		if e.phase == phaseWindow && !e.stopReq {
 			e.endWindow()
 			return fmt.Errorf("client %s did not end the session within %s of its announced %s (no FIN, no RST: is it still there?)", e.res.Peer, grace, announced)
 		}
@@ -167,7 +169,7 @@ func (e *engine) acceptAll() error {
 			left := time.Until(deadline)
 			if left <= 0 {
 				if want == 0 && len(e.fds) > 0 {
-					return fmt.Errorf("a client connected from %s but sent no complete tcpload header within %s", e.res.Peer, e.cfg.SetupTimeout)
+					return fmt.Errorf("a client connected from %s but sent no complete tcpload header within %s", e.lastPeer, e.cfg.SetupTimeout)
 				}
 				if want == 0 {
 					return fmt.Errorf("no client connected to %s within %s", e.res.Local, e.cfg.AcceptTimeout)
@@ -210,8 +212,12 @@ func (e *engine) acceptAll() error {
 				if !done {
 					continue
 				}
+				e.joined(fd)
 				if want == 0 {
 					want = h.Conns
+					if len(e.events) < want+2 {
+						e.events = make([]unix.EpollEvent, want+2)
+					}
 					e.cfg.Conns, e.cfg.Duration, e.cfg.Warmup, e.cfg.Pace = h.Conns, h.Duration, h.Warmup, h.Pace
 					e.res.Conns = h.Conns
 					if h.Pace.MsgBytes > len(e.buf) {
@@ -262,15 +268,7 @@ func (e *engine) accept() error {
 		if err != nil {
 			return fmt.Errorf("accept on %s: %w", e.res.Local, err)
 		}
-		if e.res.Peer == "" {
-			e.res.Peer = addrOf(sa).String()
-			if ls, err := unix.Getsockname(fd); err == nil {
-				e.res.Local = addrOf(ls).String()
-			}
-			backlog := e.res.Sockets.Backlog
-			e.res.Sockets = readSockets(fd, e.cfg.Options)
-			e.res.Sockets.Backlog = backlog
-		}
+		e.lastPeer = addrOf(sa).String()
 		if err := applyOptions(fd, Options{NoDelay: e.cfg.Options.NoDelay, Congestion: e.cfg.Options.Congestion}); err != nil {
 			unix.Close(fd)
 			return err
@@ -289,7 +287,7 @@ func (e *engine) accept() error {
 	}
 }
 
-// errClosedEarly: a connection closed before its header was complete.
+// errClosedEarly: a connection closed or was reset before its header was complete.
 var errClosedEarly = errors.New("connection closed before its header was complete")
 
 // readHeader reads what has arrived of a connection's header.
@@ -298,18 +296,19 @@ func (e *engine) readHeader(fd int, c *conn) (header, bool, error) {
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return header{}, false, nil
 	}
-	if err != nil {
-		return header{}, false, fmt.Errorf("read header from %s: %w", e.res.Peer, err)
-	}
-	if n == 0 {
+	if n == 0 && err == nil || errors.Is(err, unix.ECONNRESET) {
+		// closed or reset (health checks of HAProxy and load balancers reset)
 		return header{}, false, errClosedEarly
+	}
+	if err != nil {
+		return header{}, false, fmt.Errorf("read header from %s: %w", peerOf(fd), err)
 	}
 	c.hdrN += n
 	if c.hdrN >= 4 && c.hdrN < headerLen {
 		var probe [headerLen]byte
 		copy(probe[:], c.hdr[:4])
 		if _, err := decodeHeader(probe[:]); err != nil && strings.Contains(err.Error(), "magic") {
-			return header{}, false, fmt.Errorf("connection from %s: %w", e.res.Peer, err)
+			return header{}, false, fmt.Errorf("connection from %s: %w", peerOf(fd), err)
 		}
 	}
 	if c.hdrN < headerLen {
@@ -317,7 +316,7 @@ func (e *engine) readHeader(fd int, c *conn) (header, bool, error) {
 	}
 	h, err := decodeHeader(c.hdr[:])
 	if err != nil {
-		return h, false, fmt.Errorf("connection from %s: %w", e.res.Peer, err)
+		return h, false, fmt.Errorf("connection from %s: %w", peerOf(fd), err)
 	}
 	return h, true, nil
 }

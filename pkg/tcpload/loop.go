@@ -1,0 +1,262 @@
+//go:build linux
+
+package tcpload
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pathcost/pathcost/pkg/result"
+)
+
+// engine is one side of a session: an epoll loop on one locked OS thread, the state of its
+// connections indexed by fd, its phase, pacing, window accounting and result.
+type engine struct {
+	cfg     Config
+	role    string
+	sending bool
+	ep      int
+	wake    int // eventfd that wakes the loop when the context ends
+	lfd     int // server's listener (-1 when none)
+	// lastPeer is the peer of the last accepted connection (server), for messages while no
+	// connection has joined the session yet
+	lastPeer string
+	// joinedOnce: the session's addresses and socket figures are recorded (see joined)
+	joinedOnce bool
+	conns      []conn
+	fds        []int // fds of the session's connections
+	nActive    int
+	nDone      int
+	events     []unix.EpollEvent
+	// emptyWaits counts blocking waits in a row that timed out: after a few the loop is idle and
+	// waits the runtime's way (see poll)
+	emptyWaits int
+	buf        []byte
+	oob        []byte
+	flags      int // send flags
+
+	phase     phase
+	total     uint64 // application bytes moved in the session
+	stopReq   bool
+	setupFrom time.Time
+	upAt      time.Time
+	win       window
+	pace      pacer
+	burn      burner
+	res       *Result
+}
+
+func newEngine(cfg Config, role string) (*engine, error) {
+	e := &engine{cfg: cfg, role: role, lfd: -1, ep: -1, wake: -1}
+	e.pace.base = time.Now()
+	e.burn.perKB = cfg.BurnPerKB
+	e.res = &Result{Role: role, Direction: cfg.Direction, Conns: cfg.Conns, Buffer: cfg.Buffer, BurnPerKB: cfg.BurnPerKB}
+	var err error
+	if e.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	if e.wake, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		unix.Close(e.ep)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := e.ctl(unix.EPOLL_CTL_ADD, e.wake, unix.EPOLLIN); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.buf = make([]byte, cfg.Buffer)
+	for i := range e.buf {
+		e.buf[i] = byte(i)
+	}
+	// room for every connection's event in one wait, as the seed's programs have
+	e.events = make([]unix.EpollEvent, min(cfg.Conns+2, MaxConns+2))
+	return e, nil
+}
+
+// setDirection fixes who writes; called once the direction is known.
+func (e *engine) setDirection(d Direction) {
+	e.cfg.Direction = d
+	e.res.Direction = d
+	e.sending = (d == ServerPush) == (e.role == result.RoleServer)
+	e.res.Sending = e.sending
+	e.res.Pace = e.cfg.Pace
+	if e.sending && e.cfg.Pace.Enabled() {
+		e.pace.set(e.cfg.Pace, e.cfg.Buffer)
+	}
+}
+
+func (e *engine) ctl(op, fd int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(e.ep, op, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl fd %d: %w", fd, err)
+	}
+	return nil
+}
+
+// idleWaits is how many timed-out waits in a row make the loop idle.
+const idleWaits = 3
+
+// busyWaitCap bounds one wait of a busy loop (see poll).
+const busyWaitCap = 10 * time.Millisecond
+
+// poll waits for events for at most d (0: only what is ready now).
+//
+// A busy loop never enters the Go scheduler: the ready check and the wait go through RawSyscall.
+// An ordinary Syscall marks the goroutine as in a system call; the runtime's monitor thread
+// (sysmon) then takes the thread's P away whenever it finds it blocked there at the end of a
+// 10 ms time slice, and after each such take it polls every 20 µs again: hundreds of wake-ups a
+// second of a thread that does nothing for the workload, measured at 0.02 cores per process. A
+// raw wait is bounded by busyWaitCap (sysmon's preemption signal interrupts it anyway). Only when
+// waits keep timing out (paced or idle sessions) does the loop block the runtime's way, so the
+// runtime can park its threads.
+func (e *engine) poll(d time.Duration) (int, error) {
+	if n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
+		uintptr(len(e.events)), 0, 0, 0); errno == 0 && n > 0 {
+		e.emptyWaits = 0
+		return int(n), nil
+	}
+	if d <= 0 {
+		return 0, nil
+	}
+	ms := max(int(d/time.Millisecond), 1)
+	if e.emptyWaits < idleWaits {
+		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
+			uintptr(len(e.events)), uintptr(min(ms, int(busyWaitCap/time.Millisecond))), 0, 0)
+		switch {
+		case errno == unix.EINTR:
+			return 0, nil
+		case errno != 0:
+			return 0, fmt.Errorf("epoll_wait: %w", errno)
+		case n == 0:
+			e.emptyWaits++
+		default:
+			e.emptyWaits = 0
+		}
+		return int(n), nil
+	}
+	for {
+		n, err := unix.EpollWait(e.ep, e.events, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("epoll_wait: %w", err)
+		}
+		if n > 0 {
+			e.emptyWaits = 0
+		}
+		return n, nil
+	}
+}
+
+// watchContext wakes the loop through the eventfd when ctx ends; the returned func stops it.
+func (e *engine) watchContext(ctx context.Context) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ctx.Done():
+			var one = [8]byte{1}
+			unix.Write(e.wake, one[:])
+		case <-stop:
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// handleWake consumes the eventfd and records the stop request.
+func (e *engine) handleWake() {
+	var b [8]byte
+	unix.Read(e.wake, b[:])
+	e.stopReq = true
+}
+
+// pump runs the transfer until the phase's deadline, a stop request, the session's end, or an
+// error; deadline zero means none. It is the loop of the warm-up, the window and the ending;
+// set-up has its own loops (server.go, client.go).
+func (e *engine) pump(deadline time.Time, until func() bool) error {
+	for !until() {
+		if e.stopReq && e.phase != phaseEnding { // the clean end is bounded by its own deadline
+			return nil
+		}
+		now := time.Now()
+		if e.phase == phaseWindow && !now.Before(e.win.nextEdge) {
+			e.edge(now)
+			continue
+		}
+		if !deadline.IsZero() && !now.Before(deadline) {
+			return nil
+		}
+		wait := 500 * time.Millisecond
+		if !deadline.IsZero() {
+			wait = min(wait, deadline.Sub(now))
+		}
+		if e.phase == phaseWindow {
+			wait = min(wait, e.win.nextEdge.Sub(now))
+		}
+		if e.pace.on() && e.phase.writing() {
+			d, err := e.paceTick()
+			if err != nil {
+				return err
+			}
+			wait = min(wait, d)
+		}
+		n, err := e.poll(wait)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			fd := int(e.events[i].Fd)
+			if fd == e.wake {
+				e.handleWake()
+				continue
+			}
+			if err := e.transferEvent(fd, e.events[i].Events); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *engine) close() {
+	if e.lfd >= 0 {
+		unix.Close(e.lfd)
+		e.lfd = -1
+	}
+	if e.wake >= 0 {
+		unix.Close(e.wake)
+		e.wake = -1
+	}
+	if e.ep >= 0 {
+		unix.Close(e.ep)
+		e.ep = -1
+	}
+}
+
+// runLocked runs f on a locked OS thread (the loop owns that thread) and waits for it.
+func runLocked(f func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+// parseAddr resolves "host:port" for the loop (IP literals and names).
+func parseAddr(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err == nil {
+		return ap, nil
+	}
+	return resolve(s)
+}

@@ -1,0 +1,85 @@
+//go:build linux
+
+package tcpload
+
+import "time"
+
+// window is the measurement window's accounting: when it opened, the current interval, and the
+// next interval edge. Per-connection window bytes are kept in each conn (winStart, winEnd).
+type window struct {
+	from     time.Time // the window opened
+	ivFrom   time.Time // the current interval started
+	ivBytes  uint64    // session bytes when the current interval started
+	nextEdge time.Time
+}
+
+// openWindow starts measuring.
+func (e *engine) openWindow() {
+	now := time.Now()
+	e.phase = phaseWindow
+	e.win = window{from: now, ivFrom: now, ivBytes: e.total, nextEdge: now.Add(e.cfg.Interval)}
+	for _, fd := range e.fds {
+		e.conns[fd].winStart = e.conns[fd].bytes
+	}
+	if e.cfg.Probe != nil {
+		e.cfg.Probe.WindowStart(now)
+	}
+}
+
+// edge closes an interval at now.
+func (e *engine) edge(now time.Time) {
+	w := &e.win
+	iv := Interval{
+		Start: w.ivFrom.Sub(w.from).Seconds(),
+		End:   now.Sub(w.from).Seconds(),
+		Bytes: e.total - w.ivBytes,
+	}
+	if d := now.Sub(w.ivFrom).Seconds(); d > 0 {
+		iv.Mbps = float64(iv.Bytes) * 8 / d / 1e6
+	}
+	if e.cfg.Probe != nil {
+		iv.Cores = e.cfg.Probe.IntervalEnd(now)
+	}
+	e.res.Intervals = append(e.res.Intervals, iv)
+	if e.cfg.Progress != nil {
+		e.cfg.Progress(iv)
+	}
+	w.ivFrom, w.ivBytes = now, e.total
+	w.nextEdge = w.nextEdge.Add(e.cfg.Interval)
+}
+
+// endWindow stops measuring (once) and moves the session to its ending.
+func (e *engine) endWindow() {
+	if e.phase != phaseWindow {
+		return
+	}
+	now := time.Now()
+	// a last partial interval is reported when it is at least a tenth of an interval long
+	if now.Sub(e.win.ivFrom) >= e.cfg.Interval/10 {
+		e.edge(now)
+	}
+	e.res.WindowSeconds = now.Sub(e.win.from).Seconds()
+	var sum uint64
+	first := true
+	for _, fd := range e.fds {
+		c := &e.conns[fd]
+		c.winEnd = c.bytes
+		if c.state != stActive && c.state != stDone {
+			continue // never joined the session
+		}
+		b := c.winEnd - c.winStart
+		sum += b
+		if first || b > e.res.PerConnMax {
+			e.res.PerConnMax = b
+		}
+		if first || b < e.res.PerConnMin {
+			e.res.PerConnMin = b
+		}
+		first = false
+	}
+	e.res.WindowBytes = sum
+	if e.cfg.Probe != nil {
+		e.cfg.Probe.WindowEnd(now)
+	}
+	e.phase = phaseEnding
+}
