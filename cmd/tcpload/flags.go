@@ -104,7 +104,7 @@ func configErr(cmd string, err error) error {
 
 // addSelftestFlags registers the knobs that exist only to test the gates (server and client).
 func addSelftestFlags(fs *flag.FlagSet, c *common) {
-	fs.Var(durationFlag{&c.cfg.BurnPerKB}, "selftest-burn-per-kb", "for testing the gates only: burn this much CPU per KB read or written, on the loop's thread (e.g. 200ns; recorded in the record's notes)")
+	fs.Var((*units.Duration)(&c.cfg.BurnPerKB), "selftest-burn-per-kb", "for testing the gates only: burn this much CPU per KB read or written, on the loop's thread (e.g. 200ns; recorded in the record's notes)")
 }
 
 // addSocketFlags registers the socket and buffer options.
