@@ -241,6 +241,6 @@ func TestReportAndCompare(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "want OLD and NEW")
 	code, _, stderr = runTool(t, "report", filepath.Join(t.TempDir(), "missing"))
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "nothing readable is bad input")
 	assert.Contains(t, stderr, "missing")
 }

@@ -337,3 +337,14 @@ func TestWriteAll(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "write reports")
 }
+
+func TestSVGSaysWhenLoadsDiffer(t *testing.T) {
+	s := fixture(t)
+	var buf bytes.Buffer
+	require.NoError(t, SVG(&buf, s))
+	assert.Contains(t, buf.String(), "Cost at equal load")
+	s.Rows[1].CostLoadMbps = result.Summarize([]float64{5000})
+	buf.Reset()
+	require.NoError(t, SVG(&buf, s))
+	assert.Contains(t, buf.String(), "NOT at equal load")
+}

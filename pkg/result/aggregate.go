@@ -298,6 +298,8 @@ func unusable(r Run) string {
 	switch {
 	case r.Error != "":
 		return r.Error
+	case r.Mode != "" && r.Mode != ModeBandwidth && r.Mode != ModeCost:
+		return fmt.Sprintf("unknown mode %q (want %q or %q)", r.Mode, ModeBandwidth, ModeCost)
 	case r.Client == nil && r.Server == nil:
 		return "no client and no server record"
 	case r.Client == nil:

@@ -1,6 +1,7 @@
 package result
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -56,6 +57,9 @@ type Delta struct {
 	Only string `json:"only,omitempty"`
 	// Hint explains a "~" that more repeats could turn into a verdict.
 	Hint string `json:"hint,omitempty"`
+	// Saturated is true for a cost figure whose old or new row measured its cost on a saturated
+	// machine: the change may be one of the cores available, not of the path.
+	Saturated bool `json:"saturated,omitempty"`
 }
 
 // Compare lists, for every scenario of old and new (in old's order, then new-only scenarios)
@@ -162,6 +166,7 @@ func rowDeltas(o, n *Row, opt CompareOptions) []Delta {
 		os, oxs := figureSamples(o, fg)
 		ns, nxs := figureSamples(n, fg)
 		d := Delta{Scenario: scenario, Figure: fg.key, Label: fg.label, Old: os, New: ns}
+		d.Saturated = isCostFigure(fg.key) && (o != nil && o.CostSaturated || n != nil && n.CostSaturated)
 		switch {
 		case os.N == 0 && ns.N == 0:
 			continue
@@ -224,7 +229,8 @@ func summaryCI(s benchmath.Summary) *ConfInterval {
 // A significant change says "better" or "worse", and "REGRESSION" when it is worse past the
 // tolerance; a hint says when more repeats could tell.
 func WriteDeltas(w io.Writer, deltas []Delta) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tfigure\told\tnew\tdelta\tverdict")
 	for _, d := range deltas {
 		old, cur := cell(d.Old, d.OldRange), cell(d.New, d.NewRange)
@@ -256,10 +262,18 @@ func WriteDeltas(w io.Writer, deltas []Delta) error {
 				verdict = "better"
 			}
 		}
+		if d.Saturated {
+			verdict = strings.TrimPrefix(verdict+"; cost saturated", "; ")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Scenario, FigureLabel(d.Figure), old, cur, delta, verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write deltas: %w", err)
+	}
+	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n"))); err != nil {
+			return fmt.Errorf("write deltas: %w", err)
+		}
 	}
 	return nil
 }
@@ -278,18 +292,4 @@ func cell(s Stat, rng string) string {
 		return Num(s.Median)
 	}
 	return Num(s.Median) + " " + rng
-}
-
-// StatCell renders a Stat compactly as "median (min–max)", just "median" when all repeats
-// agree or there is one, and "not measured" when N is 0.
-func StatCell(s Stat) string {
-	if s.N == 0 {
-		return NotMeasured
-	}
-	m := Num(s.Median)
-	lo, hi := Num(s.Min), Num(s.Max)
-	if s.N == 1 || (lo == m && hi == m) {
-		return m
-	}
-	return m + " (" + lo + "–" + hi + ")"
 }

@@ -84,7 +84,15 @@ func optStat(s Stat) *Stat {
 	return &s
 }
 
-func vs(r *Row) *Comparison { return r.VsBaseline }
+// vsGet reads a ratio Stat of the row's comparison with its baseline (nil without one).
+func vsGet(f func(*Comparison) *Stat) func(*Row) *Stat {
+	return func(r *Row) *Stat {
+		if r.VsBaseline == nil {
+			return nil
+		}
+		return f(r.VsBaseline)
+	}
+}
 
 var figures = []figure{
 	{FigClientMbps, "client Mbps", ModeBandwidth, higherIsBetter,
@@ -153,47 +161,17 @@ var figures = []figure{
 		func(r *Row) *Stat { return &r.TotalCoresPerGbps }, func(r *Row, s Stat) { r.TotalCoresPerGbps = s }},
 
 	{FigBandwidthRatio, "client Mbps ratio to baseline", modeRatio, higherIsBetter, nil,
-		func(r *Row) *Stat {
-			if c := vs(r); c != nil {
-				return &c.BandwidthRatio
-			}
-			return nil
-		}, nil},
+		vsGet(func(c *Comparison) *Stat { return &c.BandwidthRatio }), nil},
 	{FigCostRatio, "total cores/Gbps ratio to baseline", modeRatio, lowerIsBetter, nil,
-		func(r *Row) *Stat {
-			if c := vs(r); c != nil {
-				return &c.CostRatio
-			}
-			return nil
-		}, nil},
+		vsGet(func(c *Comparison) *Stat { return &c.CostRatio }), nil},
 	{FigClientCostRatio, "client cores/Gbps ratio to baseline", modeRatio, lowerIsBetter, nil,
-		func(r *Row) *Stat {
-			if c := vs(r); c != nil {
-				return &c.ClientCostRatio
-			}
-			return nil
-		}, nil},
+		vsGet(func(c *Comparison) *Stat { return &c.ClientCostRatio }), nil},
 	{FigServerCostRatio, "server cores/Gbps ratio to baseline", modeRatio, lowerIsBetter, nil,
-		func(r *Row) *Stat {
-			if c := vs(r); c != nil {
-				return &c.ServerCostRatio
-			}
-			return nil
-		}, nil},
+		vsGet(func(c *Comparison) *Stat { return &c.ServerCostRatio }), nil},
 	{FigKernelCostRatio, "kernel cores/Gbps ratio to baseline", modeRatio, lowerIsBetter, nil,
-		func(r *Row) *Stat {
-			if c := vs(r); c != nil {
-				return &c.KernelCostRatio
-			}
-			return nil
-		}, nil},
+		vsGet(func(c *Comparison) *Stat { return &c.KernelCostRatio }), nil},
 	{FigSidecarCostRatio, "sidecar cores/Gbps over the baseline's total cores/Gbps", modeRatio, lowerIsBetter, nil,
-		func(r *Row) *Stat {
-			if c := vs(r); c != nil {
-				return c.SidecarCostRatio
-			}
-			return nil
-		}, nil},
+		vsGet(func(c *Comparison) *Stat { return c.SidecarCostRatio }), nil},
 }
 
 // figureByKey finds a figure by key.
@@ -215,15 +193,6 @@ func FigureLabel(key string) string {
 		return f.label
 	}
 	return key
-}
-
-// FigureKeys lists every figure key of a Row, in report order.
-func FigureKeys() []string {
-	out := make([]string, len(figures))
-	for i, f := range figures {
-		out[i] = f.key
-	}
-	return out
 }
 
 // modeMatches reports whether a run of mode runMode gives the figures of mode want. A run

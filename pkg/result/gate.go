@@ -265,7 +265,8 @@ func Gate(row Row, b Bounds) []GateResult {
 			g.Status, g.Reason = GateFail, NotMeasured
 		default:
 			g.Measured = *st
-			g.Status, g.Reason, g.CI, g.DecidedBy = judge(*st, bound, l.Value, conf)
+			_, xs := figureSamples(&row, def)
+			g.Status, g.Reason, g.CI, g.DecidedBy = judge(*st, xs, bound, l.Value, conf)
 			if isCostFigure(fig) {
 				before := g.Status
 				g.Status, g.Reason = saturationRule(row, def.mode, g.Status, g.Reason)
@@ -325,8 +326,9 @@ func saturationRule(row Row, mode, status, reason string) (string, string) {
 	return status, note
 }
 
-// judge applies the rule documented on Gate to one figure.
-func judge(st Stat, bound string, t, confidence float64) (status, reason string, ci *ConfInterval, decidedBy string) {
+// judge applies the rule documented on Gate to one figure: st is its Stat, xs its samples (nil
+// when the summary kept none).
+func judge(st Stat, xs []float64, bound string, t, confidence float64) (status, reason string, ci *ConfInterval, decidedBy string) {
 	if st.N == 0 {
 		return GateFail, NotMeasured, nil, ""
 	}
@@ -336,13 +338,13 @@ func judge(st Stat, bound string, t, confidence float64) (status, reason string,
 		}
 		return x < t
 	}
-	iv, ok, need := MedianCI(st.samples(), confidence)
+	iv, ok, need := MedianCI(xs, confidence)
 	if !ok {
 		reason = fmt.Sprintf("n=%d: too few for a %s%% confidence interval", st.N, strconv.FormatFloat(confidence*100, 'f', -1, 64))
 		if need != "" {
 			reason += " (need " + need + ")"
 		}
-		if len(st.samples()) == 0 && st.N > 0 {
+		if len(xs) == 0 {
 			reason = fmt.Sprintf("n=%d: no per-run samples kept", st.N)
 		}
 		reason += "; the median decides"

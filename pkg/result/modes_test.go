@@ -61,6 +61,12 @@ func TestAggregateRunError(t *testing.T) {
 	assert.Equal(t, 1, row.Dropped)
 	assert.Equal(t, []DroppedRun{{Mode: ModeBandwidth, Repeat: 1, Error: "tcpload client: exit status 1"}}, row.DroppedRuns)
 	assert.Contains(t, strings.Join(row.Notes, "\n"), "bandwidth run 1 dropped: tcpload client: exit status 1")
+	odd := ok
+	odd.Mode, odd.Repeat = "fast", 7
+	row2 := Aggregate("gr", "", []Run{ok, odd})
+	assert.Equal(t, 1, row2.Dropped)
+	assert.Contains(t, row2.DroppedRuns[0].Error, `unknown mode "fast"`)
+
 	gs := Gate(row, Bounds{})
 	require.Len(t, gs, 1)
 	assert.Equal(t, GateFail, gs[0].Status)

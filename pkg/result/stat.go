@@ -71,23 +71,6 @@ func (s Stat) samples() []float64 {
 // Valid reports whether s holds at least one measurement.
 func (s Stat) Valid() bool { return s.N > 0 }
 
-// Spread is Max - Min, the range the repeats covered (0 for an empty Stat).
-func (s Stat) Spread() float64 {
-	if s.N == 0 {
-		return 0
-	}
-	return s.Max - s.Min
-}
-
-// Overlaps reports whether the [Min, Max] ranges of s and o intersect. Two empty Stats do not
-// overlap anything.
-func (s Stat) Overlaps(o Stat) bool {
-	if s.N == 0 || o.N == 0 {
-		return false
-	}
-	return s.Min <= o.Max && o.Min <= s.Max
-}
-
 // MarshalJSON writes s with any non-finite field (which Summarize never produces, but a
 // hand-built Stat may hold) written as 0, so a Summary always encodes.
 func (s Stat) MarshalJSON() ([]byte, error) {
