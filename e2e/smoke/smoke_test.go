@@ -5,7 +5,6 @@ package smoke
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
