@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/result"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -465,4 +466,12 @@ func TestNSKubeChoices(t *testing.T) {
 	assert.Contains(t, note, "both gr and vpccni")
 	assert.Equal(t, 3, NSKubeNodes([]topo.Spec{topo.GR, topo.NodePort}))
 	assert.Equal(t, 2, NSKubeNodes([]topo.Spec{topo.GRIstio}))
+}
+
+func TestThresholdFiles(t *testing.T) {
+	for _, f := range []string{"nskube.yaml", "vm-8core.yaml"} {
+		th, err := result.LoadThresholds(filepath.Join("..", "..", "..", "testdata", "thresholds", f))
+		require.NoError(t, err, f)
+		assert.Empty(t, th.UnknownScenarios(topo.Names()), f)
+	}
 }
