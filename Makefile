@@ -105,12 +105,12 @@ K8S_THRESHOLDS ?= $(CURDIR)/testdata/thresholds/nskube.yaml
 .PHONY: e2e-k8s
 e2e-k8s: cluster-build
 	@[ "$$(id -u)" = 0 ] || { echo "make e2e-k8s needs root: nskube nodes are network, mount and cgroup namespaces (sudo make e2e-k8s)"; exit 1; }
-	@dir=$(RESULTS)/$(STAMP)-nskube; rc=0; dirs=""; \
+	@dir=$(abspath $(RESULTS))/$(STAMP)-nskube; rc=0; dirs=""; \
 	for s in plain gr "gr istio" vpccni "vpccni istio" nodeport; do \
 	  sub=$$dir/$$(echo $$s | tr ' ' '+'); dirs="$$dirs $$sub"; \
 	  echo "=== scenario on nskube: -tags '$$s'"; \
 	  $(GO) test -v -count=1 -timeout 30m -tags "$$s" ./e2e -args -provider nskube -duration 2s -warmup 1s -repeats 2 \
-	    -thresholds $(K8S_THRESHOLDS) -results $(CURDIR)/$$sub $(K8S_ARGS) || rc=1; \
+	    -thresholds $(K8S_THRESHOLDS) -results $$sub $(K8S_ARGS) || rc=1; \
 	done; \
 	echo; echo "=== all scenarios on nskube ($$dir)"; \
 	$(GO) run ./cmd/tcpload report --out $$dir $$dirs || rc=1; exit $$rc

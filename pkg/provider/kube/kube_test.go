@@ -24,6 +24,7 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -474,4 +475,21 @@ func TestThresholdFiles(t *testing.T) {
 		require.NoError(t, err, f)
 		assert.Empty(t, th.UnknownScenarios(topo.Names()), f)
 	}
+}
+
+func TestEmulatedSidecarDrains(t *testing.T) {
+	e := &sidecar.Emulated{ServerPort: DefaultPort}
+	p := Pod(PodOptions{Namespace: "ns", Name: "server-1", Role: "server", Image: "img"})
+	require.NoError(t, e.Inject(&p.Spec, provider.ServerSide))
+	drainOnStop(&p.Spec)
+	var proxy *corev1.Container
+	for i := range p.Spec.InitContainers {
+		if p.Spec.InitContainers[i].Name == sidecar.ProxyContainer {
+			proxy = &p.Spec.InitContainers[i]
+		}
+	}
+	require.NotNil(t, proxy)
+	require.NotNil(t, proxy.Lifecycle.PreStop.Sleep)
+	assert.Equal(t, int64(SidecarDrain), proxy.Lifecycle.PreStop.Sleep.Seconds)
+	assert.Greater(t, *p.Spec.TerminationGracePeriodSeconds, int64(SidecarDrain), "the grace period covers the drain")
 }

@@ -243,6 +243,7 @@ func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Write
 		if err := k.opts.Sidecar.Inject(&pod.Spec, side); err != nil {
 			return nil, fmt.Errorf("start %s: emulated sidecar: %w", name, err)
 		}
+		drainOnStop(&pod.Spec)
 	}
 	where := fmt.Sprintf("pod %s/%s on node %s", p.ns, name, h.node.Name)
 	created, err := k.cs.CoreV1().Pods(p.ns).Create(ctx, pod, metav1.CreateOptions{})
@@ -454,4 +455,26 @@ func lastLines(b []byte, n int) string {
 		ls = ls[len(ls)-n:]
 	}
 	return ": " + strings.Join(ls, " | ")
+}
+
+// SidecarDrain is how long an emulated sidecar keeps running after its pod's tcpload container
+// ended, before the kubelet stops it.
+const SidecarDrain = 5
+
+// drainOnStop keeps the emulated sidecar's proxy running SidecarDrain seconds after tcpload ends
+// (a preStop sleep), as Istio's sidecar drains connections for terminationDrainDuration (5 s)
+// before it exits: the server ends once it has written its last byte, and without the pause the
+// kubelet would stop its HAProxy (SIGTERM: a hard stop) with bytes still in flight to the client.
+func drainOnStop(spec *corev1.PodSpec) {
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
+		if c.Name != sidecar.ProxyContainer {
+			continue
+		}
+		if c.Lifecycle == nil {
+			c.Lifecycle = &corev1.Lifecycle{}
+		}
+		c.Lifecycle.PreStop = &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: SidecarDrain}}
+		spec.TerminationGracePeriodSeconds = ptr(int64(SidecarDrain + 5))
+	}
 }
