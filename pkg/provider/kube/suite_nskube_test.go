@@ -81,6 +81,15 @@ func (r *suiteRun) wait(t *testing.T, d time.Duration) {
 		<-r.done
 		t.Fatalf("the suite did not end within %s:\n%s", d, r.out.String())
 	}
+	// what a user sees: the suite's own messages and skips, with the exit status and time
+	var lines []string
+	for _, l := range strings.Split(r.out.String(), "\n") {
+		if strings.HasPrefix(l, "e2e: ") || strings.Contains(l, "kubeconfig: ") || strings.Contains(l, "SIGINT") ||
+			strings.Contains(l, "interrupt") || strings.Contains(l, "RBAC") || strings.Contains(l, "skip") {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("exit %d after %.1fs:\n%s", r.code, r.duration.Seconds(), strings.Join(lines, "\n"))
 }
 
 // nothingOurs fails when a namespace, pod or Service made by pathcost is on the cluster.
