@@ -200,6 +200,16 @@ func TestSuiteOnNSKube(t *testing.T) {
 		assert.Contains(t, r.out.String(), `verb "create" on resource "namespaces"`)
 		nothingOurs(t, cs)
 	})
+	t.Run("an image that cannot be pulled fails naming image, node and event", func(t *testing.T) {
+		const ref = "registry.invalid/pathcost/tcpload:missing"
+		r := startSuite(t, gr, "-provider", "kubeconfig", "-kubeconfig", kc, "-image", ref, "-duration", "1s", "-repeats", "1")
+		r.wait(t, 5*time.Minute)
+		assert.Equal(t, 1, r.code, r.out.String())
+		assert.Less(t, r.duration, 4*time.Minute, "within 2 minutes per pod")
+		assert.Contains(t, r.out.String(), "image "+ref+" cannot be pulled on node "+name+"-node")
+		assert.Contains(t, r.out.String(), "events: ")
+		nothingOurs(t, cs)
+	})
 	t.Run("SIGINT mid-run removes the run's namespaces", func(t *testing.T) {
 		r := startSuite(t, gr, "-provider", "kubeconfig", "-kubeconfig", kc, "-duration", "60s", "-repeats", "1")
 		waitOurPodRunning(t, cs, r, 3*time.Minute)
