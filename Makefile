@@ -4,6 +4,7 @@
 # make e2e     the seed's six scenarios in network namespaces (root), one combined table
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
 # make gate    the six scenarios (5 repeats) compared with testdata/reference (root)
+# make e2e-k8s    the six scenarios on nskube clusters (pkg/provider/kube), one combined table
 # See README.md for everything else.
 
 GO        ?= go
@@ -88,7 +89,32 @@ gate-power: e2e-deps
 	$(GO) test -v -count=1 -timeout 180m -tags gatepower -run 'TestGatePower' ./e2e -args -trials $(TRIALS) \
 	  -results $(abspath $(RESULTS))/$(STAMP)-power -duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)
 
-# loopback and per-program benchmarks for benchstat
+# --- Kubernetes: the six scenarios on nskube (pkg/provider/kube) ---------------------------------
+# One nskube cluster per tag set (3 nodes for nodeport, ptp CNI for vpccni, the emulated sidecar
+# for istio), brought up and torn down by the test process, then one combined table.
+# K8S_ARGS is passed to every run, e.g. K8S_ARGS="-cluster pathcost" to use a running cluster
+# (make cluster-up; its CNI then serves every tag set), or -keep.
+K8S_ARGS       ?=
+K8S_THRESHOLDS ?= $(CURDIR)/testdata/thresholds/nskube.yaml
+
+.PHONY: e2e-k8s
+e2e-k8s: cluster-build
+	@[ "$$(id -u)" = 0 ] || { echo "make e2e-k8s needs root: nskube nodes are network, mount and cgroup namespaces (sudo make e2e-k8s)"; exit 1; }
+	@dir=$(abspath $(RESULTS))/$(STAMP)-nskube; rc=0; dirs=""; \
+	for s in plain gr "gr istio" vpccni "vpccni istio" nodeport; do \
+	  sub=$$dir/$$(echo $$s | tr ' ' '+'); dirs="$$dirs $$sub"; \
+	  echo "=== scenario on nskube: -tags '$$s'"; \
+	  $(GO) test -v -count=1 -timeout 30m -tags "$$s" ./e2e -args -provider nskube \
+	    -thresholds $(K8S_THRESHOLDS) -results $$sub $(E2E_ARGS) $(K8S_ARGS) || rc=1; \
+	done; \
+	echo; echo "=== all scenarios on nskube ($$dir)"; \
+	$(GO) run ./cmd/tcpload report --out $$dir $$dirs || rc=1; exit $$rc
+
+# CI: the six scenarios on nskube briefly (2 s windows, 2 repeats)
+.PHONY: e2e-k8s-quick
+e2e-k8s-quick:
+	$(MAKE) e2e-k8s E2E_ARGS="-duration 2s -warmup 1s -repeats 2 $(E2E_ARGS)"
+
 bench:
 	$(GO) test -run '^$$' -bench 'Loopback|Programs' -count 5 ./bench
 

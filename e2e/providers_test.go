@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,10 +14,13 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/interrupt"
 	"github.com/pathcost/pathcost/pkg/localnet"
 	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/provider/kube"
 	"github.com/pathcost/pathcost/pkg/provider/local"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -30,8 +35,10 @@ func openProvider(ctx context.Context, name string, scenarios []topo.Spec, work 
 	switch name {
 	case "local":
 		return openLocal(scenarios, work)
-	case "nskube", "kubeconfig", "kind", "ssh", "vm":
-		return nil, "", usageError{fmt.Errorf("-provider %s is not implemented yet for the scenario suite (only -provider local is); e2e/smoke runs the nskube cluster smoke test", name)}
+	case "nskube", "kubeconfig", "kind":
+		return openKube(ctx, name, scenarios, work)
+	case "ssh", "vm":
+		return nil, "", usageError{fmt.Errorf("-provider %s is not implemented yet for the scenario suite", name)}
 	default:
 		return nil, "", usageError{fmt.Errorf("-provider %q unknown: want one of %s", name, strings.Join(providerNames, ", "))}
 	}
@@ -71,6 +78,10 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 	return p, "", nil
 }
 
+// runReaperIfAsked turns this process into nskube's reaper when a cluster of an earlier run of
+// this binary asked for one (see nskube.RunReaperIfAsked); it must be the first thing TestMain does.
+func runReaperIfAsked() (bool, error) { return nskube.RunReaperIfAsked() }
+
 // exitOnSignal is the suite's interrupt.Handler: the provider has torn down what it could.
 func exitOnSignal(sig os.Signal, err error) {
 	if err != nil {
@@ -91,4 +102,79 @@ func buildTCPLoad(dir string) (string, error) {
 		return "", fmt.Errorf("build tcpload: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// Flags of the Kubernetes providers (-kubeconfig is e2e-framework's own flag, $KUBECONFIG when empty).
+var (
+	flagImage          = flag.String("image", "", "kubeconfig: the tcpload image the cluster pulls (push one with: tcpload image push REF; default pathcost/tcpload:dev, as tcpload cluster load names it); nskube and kind build and load it")
+	flagCluster        = flag.String("cluster", "", "nskube: use this running cluster (make cluster-up) instead of bringing one up for the run")
+	flagKeep           = flag.Bool("keep", false, "nskube/kubeconfig/kind: keep each scenario's namespace for debugging (prints how to delete it)")
+	flagNodePort       = flag.Int("nodeport", kube.DefaultNodePort, "nodeport: the NodePort of the Service (30000-32767)")
+	flagPodAnnotations = flag.String("pod-annotations", "", "annotations k=v,... on the scenario's pod-network pods (TKE VPC-CNI: tke.cloud.tencent.com/networks=tke-route-eni)")
+	flagPodResources   = flag.String("pod-resources", "", "resources name=qty,... requested by the scenario's pod-network pods (TKE VPC-CNI: tke.cloud.tencent.com/eni-ip=1)")
+	flagSidecarImages  = flag.String("sidecar-images", "", "kubeconfig without Istio: HAPROXY_REF,INIT_REF of the emulated sidecar's images in a registry the cluster pulls from")
+)
+
+// openKube opens a Kubernetes provider: nskube (a cluster brought up here, or -cluster), kubeconfig
+// (-kubeconfig or $KUBECONFIG) or kind. Bad input (flags, a missing or unreadable kubeconfig) is
+// a usageError; what this machine lacks (root for nskube, docker for kind) skips every scenario.
+func openKube(ctx context.Context, name string, scenarios []topo.Spec, work string) (provider.Provider, string, error) {
+	o, err := kubeOptions()
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	var k *kube.Kube
+	switch name {
+	case "nskube":
+		k, err = kube.OpenNSKube(ctx, kube.NSKubeConfig{Cluster: *flagCluster, Scenarios: scenarios, WorkDir: work, Options: o})
+	case "kind":
+		k, err = kube.OpenKind(ctx, kube.KindConfig{WorkDir: work, Scenarios: scenarios, Options: o})
+	case "kubeconfig":
+		path := ""
+		if f := flag.Lookup("kubeconfig"); f != nil {
+			path = f.Value.String()
+		}
+		k, err = kube.OpenKubeconfig(ctx, kube.KubeconfigPath(path), o)
+	}
+	switch {
+	case provider.IsSkip(err):
+		return nil, err.Error(), nil
+	case kube.IsConfigError(err):
+		return nil, "", usageError{err}
+	case err != nil:
+		return nil, "", err
+	}
+	k.HandleSignals(exitOnSignal)
+	return k, "", nil
+}
+
+// kubeOptions turns the flags into the realisation's options.
+func kubeOptions() (kube.Options, error) {
+	var o kube.Options
+	var err error
+	if o.PodAnnotations, err = kube.ParseKV(*flagPodAnnotations); err != nil {
+		return o, fmt.Errorf("-pod-annotations: %w", err)
+	}
+	if o.PodResources, err = kube.ParseResources(*flagPodResources); err != nil {
+		return o, fmt.Errorf("-pod-resources: %w", err)
+	}
+	if *flagNodePort < 30000 || *flagNodePort > 32767 {
+		return o, fmt.Errorf("-nodeport %d: want 30000-32767 (the default NodePort range)", *flagNodePort)
+	}
+	o.NodePort = int32(*flagNodePort)
+	o.Image, o.Keep = *flagImage, *flagKeep
+	if *flagImage != "" && *flagProvider != "kubeconfig" {
+		return o, errors.New("-image is for -provider kubeconfig (nskube and kind build and load the image)")
+	}
+	if *flagCluster != "" && *flagProvider != "nskube" {
+		return o, errors.New("-cluster is for -provider nskube")
+	}
+	if *flagSidecarImages != "" {
+		refs := strings.Split(*flagSidecarImages, ",")
+		if len(refs) != 2 || refs[0] == "" || refs[1] == "" {
+			return o, fmt.Errorf("-sidecar-images %q: want HAPROXY_REF,INIT_REF", *flagSidecarImages)
+		}
+		o.Sidecar = &sidecar.Emulated{HAProxyImage: refs[0], InitImage: refs[1]}
+	}
+	return o, nil
 }

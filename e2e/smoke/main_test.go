@@ -15,8 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +28,7 @@ import (
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/image"
 	"github.com/pathcost/pathcost/pkg/interrupt"
+	"github.com/pathcost/pathcost/pkg/provider/kube"
 	"github.com/pathcost/pathcost/pkg/units"
 )
 
@@ -197,27 +196,10 @@ func checkNothingLeft(ctx context.Context, c *envconf.Config) (context.Context, 
 
 // buildTCPLoadImage builds the static tcpload binary from this module and an image archive of it.
 func buildTCPLoadImage(ctx context.Context, ref string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
 	dir, err := os.MkdirTemp("", "pathcost-smoke-image-")
 	if err != nil {
 		return "", err
 	}
 	imageDir = dir
-	bin := filepath.Join(dir, "tcpload")
-	if err := image.GoBuildStatic(ctx, root, "./cmd/tcpload", bin); err != nil {
-		return "", err
-	}
-	archive := filepath.Join(dir, "tcpload.tar")
-	return archive, image.WriteArchive(image.TCPLoad(bin, ref), archive)
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
+	return kube.BuildImageArchive(ctx, dir, ref)
 }

@@ -4,10 +4,7 @@ package smoke
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,12 +16,13 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/pathcost/pathcost/pkg/provider/kube"
 	"github.com/pathcost/pathcost/pkg/result"
 )
 
 const (
-	roleLabel  = "tcprole"
-	serverPort = 50012
+	roleLabel  = kube.RoleLabel
+	serverPort = kube.DefaultPort
 )
 
 func clientset(t *testing.T, c *envconf.Config) *kubernetes.Clientset {
@@ -43,21 +41,13 @@ func tcploadPod(ns, name, role string, labels map[string]string, restart corev1.
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 restart,
 			TerminationGracePeriodSeconds: ptr(int64(1)),
-			Affinity:                      roleAffinity(role),
+			Affinity:                      kube.RoleAffinity(role),
 			Containers: []corev1.Container{{
 				Name: "tcpload", Image: *imageFlag, ImagePullPolicy: corev1.PullIfNotPresent, Args: args,
 				Ports: []corev1.ContainerPort{{ContainerPort: serverPort}},
 			}},
 		},
 	}
-}
-
-func roleAffinity(role string) *corev1.Affinity {
-	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: roleLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{role}}},
-		}}},
-	}}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -91,46 +81,26 @@ func running(p *corev1.Pod) bool   { return p.Status.Phase == corev1.PodRunning 
 func succeeded(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded }
 
 func podLogs(ctx context.Context, cs *kubernetes.Clientset, ns, name string, previous bool) string {
-	rc, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{Previous: previous}).Stream(ctx)
+	b, err := kube.PodLogs(ctx, cs, ns, name, kube.Container, previous)
 	if err != nil {
-		return "logs: " + err.Error()
+		return string(b) + "\nlogs: " + err.Error()
 	}
-	defer rc.Close()
-	b, _ := io.ReadAll(rc)
 	return string(b)
 }
 
-// record finds the JSON result record in a pod's log. The log API mixes stdout (the record, indented
-// JSON from --json -) and stderr (human lines such as "server: ..." or "[client] ..."), which may
-// interleave line by line: keep, from the line "{" to the line "}", only the lines that belong to
-// indented JSON (they start with a space; human lines never do).
+// record finds the JSON result record in a pod's log, where stdout (the record of --json -) and
+// stderr are interleaved line by line (kube.SplitRecord).
 func record(t *testing.T, log string) result.Record {
 	t.Helper()
-	var js []string
-	in := false
-	for _, l := range strings.Split(log, "\n") {
-		switch {
-		case !in && l == "{":
-			in = true
-			js = append(js, l)
-		case in && l == "}":
-			js = append(js, l)
-			in = false
-		case in && strings.HasPrefix(l, " "):
-			js = append(js, l)
-		}
-		if len(js) > 0 && !in {
-			break
-		}
-	}
+	js, _ := kube.SplitRecord([]byte(log))
 	if len(js) == 0 {
 		t.Fatalf("no JSON record in the log:\n%s", log)
 	}
-	var r result.Record
-	if err := json.Unmarshal([]byte(strings.Join(js, "\n")), &r); err != nil {
+	r, err := result.Decode(js)
+	if err != nil {
 		t.Fatalf("record: %v\n%s", err, log)
 	}
-	return r
+	return *r
 }
 
 func serverArgs(label string) []string {
