@@ -80,7 +80,7 @@ e2e-quick:
 	$(MAKE) e2e E2E_ARGS="-duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)"
 
 # The gates' measured power: TRIALS trials each of the plain scenario as it is (A/A: any failed
-# gate is a false alarm) and with -20 % bandwidth (tc) and +20 % client CPU injected into its path
+# gate is a false alarm) and with -20 % bandwidth (tc) and +20 % server CPU injected into its path
 # (the repeats and windows of e2e-quick unless E2E_ARGS says otherwise); prints the detection and
 # false-alarm rates and fails when detection < 90 % or false alarms > 5 %.
 TRIALS ?= 10
