@@ -12,8 +12,7 @@
 # into a temporary directory, removed afterwards), then the two test binaries run one op each in
 # turn, COUNT times: old, new, old, new... so drift of a shared machine falls on both sides alike
 # instead of on whichever ran second. That is `go test -run '^$' -bench BENCH -count COUNT ./bench`
-# per side, interleaved. It measures: run it under flock /tmp/pathcost-measure.lock where the
-# machine is shared.
+# per side, interleaved. It measures: run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD

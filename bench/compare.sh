@@ -10,8 +10,7 @@
 # Usage: sudo bash bench/compare.sh [ROUNDS] [SECONDS] [PIN]
 #   ROUNDS  rounds (default 9); SECONDS  measured window per pair (default 5, after 2 s)
 #   PIN     "" (unpinned, default), split (server on CPU 0, client on CPU 1), same (both on CPU 0)
-# The rounds run under the machine-wide measurement lock (/tmp/pathcost-measure.lock) when
-# flock is installed, so other measurements do not disturb them.
+# Run it on a quiet machine: other load lands on whichever program runs at that moment.
 set -euo pipefail
 cd "$(dirname "$0")"
 rounds=${1:-9}
@@ -21,8 +20,6 @@ command -v iperf3 >/dev/null || echo "note: iperf3 not installed (apt-get instal
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go test -c -o "$bin/bench.test" .
-lock=()
-command -v flock >/dev/null && lock=(flock /tmp/pathcost-measure.lock)
 echo "running $rounds alternating rounds of ${secs}s windows (${pin:-unpinned}; about $((rounds * 3 * (secs + 3)))s)" >&2
 PATHCOST_BENCH_ROUNDS=$rounds PATHCOST_BENCH_SECONDS=$secs PATHCOST_BENCH_PIN=$pin \
-  "${lock[@]}" "$bin/bench.test" -test.run '^$' -test.bench '^BenchmarkCompare$' -test.benchtime 1x
+  "$bin/bench.test" -test.run '^$' -test.bench '^BenchmarkCompare$' -test.benchtime 1x

@@ -38,7 +38,7 @@ import (
 // side's through its mTLS listener), their CPU over a window inside the session, and that every
 // byte was conserved. Run it alone, under the measurement lock:
 //
-//	flock /tmp/pathcost-measure.lock go test -tags nskube -run TestEmulatedOnNSKube -v ./pkg/sidecar
+//	sudo go test -tags nskube -run TestEmulatedOnNSKube -v ./pkg/sidecar
 //
 // TestMain: an nskube cluster starts a reaper that re-executes this test binary.
 func TestMain(m *testing.M) {

@@ -5,7 +5,7 @@ package kube
 // Integration tests on a real nskube cluster (root, the nskube packages, the Kubernetes binaries
 // built: make cluster-build). Run under the machine-wide lock:
 //
-//	flock /tmp/pathcost-measure.lock go test -tags nskube -run NSKube -v ./pkg/provider/kube
+//	sudo go test -tags nskube -run NSKube -v ./pkg/provider/kube
 
 import (
 	"bytes"

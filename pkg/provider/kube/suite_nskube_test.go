@@ -6,7 +6,7 @@ package kube
 // server that does not answer, too few nodes, RBAC refusals and SIGINT mid-run, each followed by a
 // check that nothing of ours is left (namespaces, Services, pods; the cluster for -provider nskube).
 //
-//	flock /tmp/pathcost-measure.lock go test -tags nskube -run Suite -v -timeout 30m ./pkg/provider/kube
+//	sudo go test -tags nskube -run Suite -v -timeout 30m ./pkg/provider/kube
 
 import (
 	"bytes"
