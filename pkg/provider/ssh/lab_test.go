@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,45 +16,19 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/provider/ssh/netns"
 	"github.com/pathcost/pathcost/pkg/provider/ssh/sshtest"
 	"github.com/pathcost/pathcost/pkg/result"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	sshtest.RemoveTcpload()
 	os.Exit(code)
 }
 
-// tcploadBin builds the static tcpload binary once per test run.
-func tcploadBin(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "pathcost-ssh-test-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "tcpload")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/pathcost/pathcost/cmd/tcpload")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = err
-			binPath = string(out)
-		}
-	})
-	require.NoError(t, binErr, binPath)
-	return binPath
-}
+func tcploadBin(t testing.TB) string { return sshtest.Tcpload(t) }
 
 // labConfig is a provider configuration for lab hosts by role (role -> lab host name).
 func labConfig(t *testing.T, lab *sshtest.Lab, roles map[string]string) Config {
@@ -64,7 +37,7 @@ func labConfig(t *testing.T, lab *sshtest.Lab, roles map[string]string) Config {
 		KeyFile:    lab.KeyFile,
 		NoAgent:    true,
 		KnownHosts: lab.KnownHosts,
-		Dial:       DialInNetNS("/run/netns/" + lab.CtlNetNS),
+		Dial:       netns.Dialer(netns.Path(lab.CtlNetNS)),
 	}
 	for role, name := range roles {
 		h := lab.Host(name)
@@ -80,22 +53,8 @@ func newProvider(t *testing.T, cfg Config) *Provider {
 	return p
 }
 
-// runPair runs a short server-push session over the path and returns both records.
 func runPair(t *testing.T, pa provider.Path) (client, server *result.Record) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var sout, serr, cout, cerr bytes.Buffer
-	sp, err := pa.Server().Start(ctx, []string{"server", "--listen", pa.Listen(), "--json", "-", "--quiet", "--accept-timeout", "20s"}, &sout, &serr)
-	require.NoError(t, err)
-	cp, err := pa.Client().Start(ctx, []string{"client", "--connect", pa.Target(), "--conns", "4", "--duration", "1s", "--warmup", "0.2s", "--json", "-", "--quiet"}, &cout, &cerr)
-	require.NoError(t, err)
-	require.NoError(t, cp.Wait(), "client: %s", cerr.String())
-	require.NoError(t, sp.Wait(), "server: %s", serr.String())
-	client, err = result.Decode(cout.Bytes())
-	require.NoError(t, err, cout.String())
-	server, err = result.Decode(sout.Bytes())
-	require.NoError(t, err, sout.String())
-	return client, server
+	return sshtest.RunPair(t, pa, 4, "1s")
 }
 
 // requireClean checks that the hosts hold no process of ours, no staged file and (with chains)
@@ -312,10 +271,10 @@ func TestInterruptedRunLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	pa, err := p.Up(ctx, topo.NodePort)
 	require.NoError(t, err)
-	var out bytes.Buffer
-	sp, err := pa.Server().Start(ctx, []string{"server", "--listen", pa.Listen(), "--json", "-", "--quiet"}, &out, &out)
+	var sout, serr, cout, cerr bytes.Buffer
+	sp, err := pa.Server().Start(ctx, []string{"server", "--listen", pa.Listen(), "--json", "-", "--quiet"}, &sout, &serr)
 	require.NoError(t, err)
-	cp, err := pa.Client().Start(ctx, []string{"client", "--connect", pa.Target(), "--conns", "4", "--duration", "30s", "--json", "-", "--quiet"}, &out, &out)
+	cp, err := pa.Client().Start(ctx, []string{"client", "--connect", pa.Target(), "--conns", "4", "--duration", "30s", "--json", "-", "--quiet"}, &cout, &cerr)
 	require.NoError(t, err)
 	time.Sleep(time.Second)
 	procs, err := lab.Procs(lab.Host("c"))

@@ -56,7 +56,7 @@ type Config struct {
 	// HostKeyCallback, when set, checks host keys instead of known_hosts (the vm provider pins
 	// the key of the image it built).
 	HostKeyCallback xssh.HostKeyCallback
-	// Dial dials the hosts (default net.Dialer); see DialInNetNS.
+	// Dial dials the hosts (default net.Dialer); netns.Dialer dials from inside a namespace.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ConnectTimeout bounds dialling and logging in to one host (default DefaultConnectTimeout).
 	ConnectTimeout time.Duration

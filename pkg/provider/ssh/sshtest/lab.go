@@ -26,6 +26,8 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/pathcost/pathcost/pkg/provider/ssh/netns"
 )
 
 // Sshd is Debian's sshd (package openssh-server).
@@ -109,13 +111,13 @@ func New(t testing.TB, names []string, opts map[string]HostOption) *Lab {
 
 func (l *Lab) build(names []string, opts map[string]HostOption) error {
 	l.CtlNetNS = l.prefix + "-ctl"
-	if err := ip("netns", "add", l.CtlNetNS); err != nil {
+	if err := netns.Add(l.CtlNetNS); err != nil {
 		return err
 	}
 	if err := ip("-n", l.CtlNetNS, "link", "add", "br0", "type", "bridge"); err != nil {
 		return err
 	}
-	for _, args := range [][]string{{"addr", "add", Subnet + ".1/24", "dev", "br0"}, {"link", "set", "br0", "up"}, {"link", "set", "lo", "up"}} {
+	for _, args := range [][]string{{"addr", "add", Subnet + ".1/24", "dev", "br0"}, {"link", "set", "br0", "up"}} {
 		if err := ip(append([]string{"-n", l.CtlNetNS}, args...)...); err != nil {
 			return err
 		}
@@ -178,13 +180,14 @@ func (l *Lab) addHost(i int, name string, opt HostOption) (Host, error) {
 	h := Host{Name: name, NetNS: fmt.Sprintf("%s-h%d", l.prefix, i), Addr: fmt.Sprintf("%s.%d", Subnet, 10+i)}
 	h.Dir = filepath.Join(l.dir, "stage-"+name, "pathcost")
 	peer := fmt.Sprintf("v%s%d", l.prefix[5:], i)
+	if err := netns.Add(h.NetNS); err != nil {
+		return h, err
+	}
 	steps := [][]string{
-		{"netns", "add", h.NetNS},
 		{"-n", l.CtlNetNS, "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", h.NetNS},
 		{"-n", l.CtlNetNS, "link", "set", peer, "master", "br0", "up"},
 		{"-n", h.NetNS, "addr", "add", h.Addr + "/24", "dev", "eth0"},
 		{"-n", h.NetNS, "link", "set", "eth0", "up"},
-		{"-n", h.NetNS, "link", "set", "lo", "up"},
 	}
 	for _, s := range steps {
 		if err := ip(s...); err != nil {
@@ -270,7 +273,7 @@ func (l *Lab) Exec(h Host, name string, args ...string) (string, error) {
 // Procs lists the processes in a host's network namespace other than its sshd listener, as
 // "PID COMMAND LINE".
 func (l *Lab) Procs(h Host) ([]string, error) {
-	pids, err := l.nsPids(h.NetNS)
+	pids, err := netns.Pids(h.NetNS)
 	if err != nil {
 		return nil, err
 	}
@@ -289,53 +292,14 @@ func (l *Lab) Procs(h Host) ([]string, error) {
 	return out, nil
 }
 
-// nsPids lists the pids whose network namespace is /run/netns/ns.
-func (l *Lab) nsPids(ns string) ([]int, error) {
-	var want syscall.Stat_t
-	if err := syscall.Stat("/run/netns/"+ns, &want); err != nil {
-		return nil, err
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		var st syscall.Stat_t
-		if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil && st.Ino == want.Ino && st.Dev == want.Dev {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
-}
-
 // Close kills every process in the lab's namespaces and deletes them.
 func (l *Lab) Close() error {
 	var errs []error
-	nss := []string{l.CtlNetNS}
 	for _, h := range l.Hosts {
-		nss = append(nss, h.NetNS)
+		errs = append(errs, netns.Delete(h.NetNS))
 	}
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, ns := range nss {
-		if ns == "" || !strings.Contains(string(out), ns) {
-			continue
-		}
-		for range 50 {
-			pids, err := l.nsPids(ns)
-			if err != nil || len(pids) == 0 {
-				break
-			}
-			for _, pid := range pids {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		errs = append(errs, ip("netns", "del", ns))
+	if l.CtlNetNS != "" {
+		errs = append(errs, netns.Delete(l.CtlNetNS))
 	}
 	if l.madeRunDir {
 		_ = os.Remove("/run/sshd")
@@ -343,13 +307,7 @@ func (l *Lab) Close() error {
 	return errors.Join(errs...)
 }
 
-func ip(args ...string) error {
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
+func ip(args ...string) error { return netns.IP(args...) }
 
 // waitListening waits until addr accepts connections from inside ns.
 func waitListening(ns, addr string, timeout time.Duration) error {
