@@ -11,8 +11,9 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/topo"
 )
 
 // gateFails reports whether any gate on figure failed.
@@ -25,43 +26,49 @@ func gateFails(gates []result.GateResult, figure string) bool {
 	return false
 }
 
-// brokenRow measures a deliberately broken copy of s against its baseline, once, and gates it
-// with s's thresholds; break is applied to the scenario's env after Up.
-func brokenRow(t *testing.T, s scenario, breakIt func(t *testing.T, e *localnet.Env)) (result.Row, []result.GateResult) {
+// brokenRow measures a deliberately broken copy of s against its baseline, once in each mode,
+// and gates it with s's thresholds; breakIt is applied to the scenario's path after Up.
+func brokenRow(t *testing.T, s topo.Spec, breakIt func(t *testing.T, p provider.Path)) (result.Row, []result.GateResult) {
 	t.Helper()
-	base := up(t, localnet.Spec{Kind: localnet.KindPlain})
-	sc := up(t, s.spec)
+	base := up(t, topo.Plain)
+	sc := up(t, s)
 	breakIt(t, sc)
-	name := s.name + "-broken"
-	baseRun := runOnce(t, base, "baseline:"+name, 0)
-	run := runOnce(t, sc, name, 0)
-	baseRow := result.Aggregate("baseline:"+name, "", []result.Run{baseRun})
-	row := result.Aggregate(name, "", []result.Run{run})
+	name := s.Name + "-broken"
+	var baseRuns, runs []result.Run
+	for _, mode := range modes() {
+		baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, 0, nil))
+		runs = append(runs, runOnce(t, sc, name, mode, 0, nil))
+	}
+	baseRow := result.Aggregate("baseline:"+name, "", baseRuns)
+	row := result.Aggregate(name, "", runs)
 	result.CompareToBaseline(&row, baseRow)
-	return row, result.Gate(row, suite.thresholds.For(s.name))
+	return row, result.Gate(row, suite.thresholds.For(s.Name))
 }
 
-// run runs a command in a host's namespace and fails the test with its output on error.
-func run(t *testing.T, e *localnet.Env, h localnet.Host, name string, args ...string) string {
+// run runs a program (not tcpload) on a host, which must be a provider.Commander; a host that
+// cannot run programs skips the self-test.
+func run(t *testing.T, h provider.Host, name string, args ...string) string {
 	t.Helper()
+	c, ok := h.(provider.Commander)
+	if !ok {
+		t.Skipf("-provider %s cannot run %s on host %s (no Commander): this self-test needs it", suite.provider.Name(), name, h.Name())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := e.Command(ctx, h, name, args...).CombinedOutput()
-	require.NoError(t, err, "%s %s in %s: %s", name, strings.Join(args, " "), h.NetNS, out)
+	out, err := c.Command(ctx, name, args...)
+	require.NoError(t, err, "%s %s on %s", name, strings.Join(args, " "), h.Name())
 	return string(out)
 }
 
 // TestGateCatchesBottleneck shows the gate failing on a degraded path: the server host's link
 // is throttled to 200 Mbit/s (tc tbf), far below what the plain baseline carries.
 func TestGateCatchesBottleneck(t *testing.T) {
-	requireLocal(t)
+	requireProvider(t)
 	f := features.New("gate self-test: bottleneck").
 		Assess("a throttled path fails the bandwidth gate", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if skipReason != "" {
-				t.Skip(skipReason)
-			}
-			row, gates := brokenRow(t, scenario{name: "plain", spec: localnet.Spec{Kind: localnet.KindPlain}}, func(t *testing.T, e *localnet.Env) {
-				run(t, e, e.Server, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "200mbit", "burst", "256kb", "latency", "200ms")
+			requireProvider(t)
+			row, gates := brokenRow(t, topo.Plain, func(t *testing.T, p provider.Path) {
+				run(t, p.Server(), "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "200mbit", "burst", "256kb", "latency", "200ms")
 			})
 			require.NotNil(t, row.VsBaseline)
 			t.Logf("throttled: client %.0f Mbps, %.3f of the baseline", row.ClientMbps.Median, row.VsBaseline.BandwidthRatio.Median)

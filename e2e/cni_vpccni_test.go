@@ -2,7 +2,7 @@
 
 package e2e
 
-import "github.com/pathcost/pathcost/pkg/localnet"
+import "github.com/pathcost/pathcost/pkg/topo"
 
 // podCNI is the pod network of the pod scenarios: VPC-CNI, shared ENI with several IPs.
-const podCNI = localnet.KindVPCCNI
+const podCNI = topo.KindVPCCNI

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
 )
 
@@ -23,17 +23,15 @@ const withIstio = true
 // path: the istio-iptables capture chains are flushed in both pods after Up, so traffic goes
 // straight from client to server and the proxies carry nothing.
 func TestGateCatchesBypassedSidecar(t *testing.T) {
-	requireLocal(t)
+	requireProvider(t)
 	s := podScenario()
 	f := features.New("gate self-test: sidecar bypassed").
 		Assess("a path without its sidecar fails the sidecar gate", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if skipReason != "" {
-				t.Skip(skipReason)
-			}
-			row, gates := brokenRow(t, s, func(t *testing.T, e *localnet.Env) {
-				for _, h := range []localnet.Host{e.Client, e.Server} {
-					run(t, e, h, "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT")
-					run(t, e, h, "iptables", "-t", "nat", "-F", "ISTIO_INBOUND")
+			requireProvider(t)
+			row, gates := brokenRow(t, s, func(t *testing.T, p provider.Path) {
+				for _, sc := range p.Sidecars() {
+					run(t, sc.Host, "iptables", "-t", "nat", "-F", "ISTIO_OUTPUT")
+					run(t, sc.Host, "iptables", "-t", "nat", "-F", "ISTIO_INBOUND")
 				}
 			})
 			require.NotNil(t, row.SidecarClientCores, "the sidecars are still running and sampled")

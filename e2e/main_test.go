@@ -6,10 +6,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,127 +20,140 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/report"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/topo"
+	"github.com/pathcost/pathcost/pkg/units"
 )
 
-// Our flags, registered on the global flag set before envconf.NewFromFlags parses it.
+// Our flags, registered on the global flag set before envconf.NewFromFlags parses it. Durations,
+// sizes and rates parse as tcpload's own flags do (pkg/units): -duration 2 is 2 s.
 var (
-	flagProvider   = flag.String("provider", "local", "where scenarios run: local (network namespaces on this machine); kind, kubeconfig, ssh are not implemented yet")
-	flagDuration   = flag.Duration("duration", 3*time.Second, "measured window per run")
-	flagWarmup     = flag.Duration("warmup", time.Second, "warm-up after all connections are up, per run")
-	flagRepeats    = flag.Int("repeats", 3, "runs per scenario (and as many baseline runs, alternating)")
+	flagProvider   = flag.String("provider", "local", "where scenarios run: "+strings.Join(providerNames, ", ")+" (local: network namespaces on this machine)")
+	flagDuration   = 3 * time.Second
+	flagWarmup     = time.Second
+	flagRepeats    = flag.Int("repeats", 3, "runs per scenario and mode (and as many baseline runs, alternating)")
 	flagConns      = flag.Int("conns", 100, "TCP connections per run")
-	flagBuffer     = flag.Int("buffer", 102400, "application buffer per read()/write()")
+	flagBuffer     = 102400
+	flagRate       = 125e6 // bytes/s over all connections: 1 Gbit/s
+	flagMsgs       = flag.Float64("msgs", 0, "cost runs: messages per second per connection (the seed's business mode, with -msg-size) instead of -rate")
+	flagMsgSize    = 0
 	flagThresholds = flag.String("thresholds", "../testdata/thresholds/local.yaml", "thresholds file (YAML; see testdata/thresholds/local.yaml)")
 	flagResults    = flag.String("results", "", "results directory (default ../results/<time>-<scenarios>)")
 )
 
+func init() {
+	units.DurationVar(flag.CommandLine, &flagDuration, "duration", flagDuration, "measured window per run")
+	units.DurationVar(flag.CommandLine, &flagWarmup, "warmup", flagWarmup, "warm-up after all connections are up, per run")
+	units.SizeVar(flag.CommandLine, &flagBuffer, "buffer", flagBuffer, "application buffer per read()/write()")
+	units.RateVar(flag.CommandLine, &flagRate, "rate", flagRate, "cost runs: offered load over ALL connections (e.g. 1Gbit, 500Mbit, 50MB/s); 0 = no cost runs (cost figures then not measured)")
+	units.SizeVar(flag.CommandLine, &flagMsgSize, "msg-size", flagMsgSize, "cost runs: bytes per message with -msgs (the seed's business load: -msgs 20 -msg-size 25000)")
+}
+
 var (
 	testenv    env.Environment
 	suite      *suiteState
-	skipReason string // set when this machine cannot run the local provider
+	skipReason string // set when this machine cannot run the chosen provider
 )
 
-// suiteState is what the whole run shares: the binary, thresholds, results and the summary.
+// suiteState is what the whole run shares: the provider, thresholds, results and the summary.
 type suiteState struct {
-	bin        string
+	provider   provider.Provider
 	thresholds *result.Thresholds
 	results    string
 
 	mu      sync.Mutex
 	summary result.Summary
+	notes   map[string]bool
 }
 
 func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+// runSuite runs the suite and returns the exit status: 2 for bad input, 1 for a broken set-up or
+// a failed test, 0 otherwise.
+func runSuite(m *testing.M) int {
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	if err := checkFlags(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(2)
-	}
-	switch *flagProvider {
-	case "local":
-	case "kind", "kubeconfig", "ssh", "nskube":
-		fmt.Fprintf(os.Stderr, "e2e: -provider %s is not implemented yet for the scenario suite (only -provider local is); e2e/smoke runs the nskube cluster smoke test\n", *flagProvider)
-		os.Exit(2)
-	default:
-		fmt.Fprintf(os.Stderr, "e2e: -provider %q unknown: want local (kind, kubeconfig, ssh are not implemented yet)\n", *flagProvider)
-		os.Exit(2)
+		return 2
 	}
 	th, err := result.LoadThresholds(*flagThresholds)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: -thresholds: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
-	if unknown := th.UnknownScenarios(allScenarioNames); len(unknown) > 0 {
-		fmt.Fprintf(os.Stderr, "e2e: -thresholds %s names unknown scenarios %v (known: %v)\n", *flagThresholds, unknown, allScenarioNames)
-		os.Exit(2)
+	if unknown := th.UnknownScenarios(topo.Names()); len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: -thresholds %s names unknown scenarios %v (known: %v)\n", *flagThresholds, unknown, topo.Names())
+		return 2
 	}
-	suite = &suiteState{thresholds: th}
-	skipReason = localSkipReason()
-	if skipReason != "" && os.Geteuid() == 0 && runtime.GOOS == "linux" {
-		// as root a missing tool is a broken set-up, not a reason to pass without measuring
-		fmt.Fprintf(os.Stderr, "e2e: cannot run the scenarios: %s\n", skipReason)
-		os.Exit(1)
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "pathcost-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+	p, skip, err := openProvider(ctx, *flagProvider, scenarios(), work)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: -provider %s: %v\n", *flagProvider, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	suite = &suiteState{provider: p, thresholds: th, notes: map[string]bool{}}
+	skipReason = skip
+	if skip != "" {
+		fmt.Fprintf(os.Stderr, "e2e: skipping every scenario: %s\n", skip)
+	}
+	if sw, ok := p.(provider.Sweeper); ok {
+		if err := sw.Sweep(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: sweeping what earlier runs left: %v\n", err)
+		}
 	}
 	testenv = env.NewWithConfig(cfg)
 	testenv.Setup(setupSuite)
 	testenv.Finish(finishSuite)
-	if skipReason == "" {
-		localnet.HandleSignals()
-		_ = localnet.Reap("")
-	} else {
-		fmt.Fprintf(os.Stderr, "e2e: skipping every scenario: %s\n", skipReason)
-	}
 	code := testenv.Run(m)
-	if skipReason == "" {
-		if left, err := localnet.Leftovers(""); err != nil || len(left) > 0 {
+	if sw, ok := p.(provider.Sweeper); ok {
+		if left, err := sw.Leftovers(ctx); err != nil || len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "e2e: the run left things behind (%v): %s\n", err, strings.Join(left, ", "))
 			code = max(code, 1)
 		}
 	}
-	os.Exit(code)
+	if c, ok := p.(provider.Closer); ok {
+		if err := c.Close(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: -provider %s: close: %v\n", p.Name(), err)
+			code = max(code, 1)
+		}
+	}
+	return code
 }
 
 func checkFlags() error {
 	switch {
-	case *flagDuration <= 0:
-		return fmt.Errorf("-duration %s: must be positive", *flagDuration)
-	case *flagWarmup < 0:
-		return fmt.Errorf("-warmup %s: must not be negative", *flagWarmup)
+	case flagDuration <= 0:
+		return fmt.Errorf("-duration %s: must be positive", flagDuration)
+	case flagWarmup < 0:
+		return fmt.Errorf("-warmup %s: must not be negative", flagWarmup)
 	case *flagRepeats < 1 || *flagRepeats > 100:
 		return fmt.Errorf("-repeats %d: want 1..100", *flagRepeats)
 	case *flagConns < 1 || *flagConns > 10000:
 		return fmt.Errorf("-conns %d: want 1..10000", *flagConns)
-	case *flagBuffer < 1:
-		return fmt.Errorf("-buffer %d: must be positive", *flagBuffer)
+	case flagBuffer < 1:
+		return fmt.Errorf("-buffer %d: must be positive", flagBuffer)
+	case *flagMsgs < 0 || (*flagMsgs > 0) != (flagMsgSize > 0):
+		return fmt.Errorf("-msgs %g -msg-size %d: give both (positive) or neither", *flagMsgs, flagMsgSize)
 	}
 	return nil
-}
-
-// localSkipReason says why the local provider cannot run here ("" = it can).
-func localSkipReason() string {
-	if runtime.GOOS != "linux" {
-		return "the local provider needs Linux network namespaces"
-	}
-	if os.Geteuid() != 0 {
-		return "the local provider needs root (it creates network namespaces, veth pairs, bridges and iptables rules); run as root, e.g. sudo make e2e"
-	}
-	var missing []string
-	for _, s := range scenarios() {
-		if err := localnet.Requirements(s.spec); err != nil {
-			missing = append(missing, err.Error())
-		}
-	}
-	if len(missing) > 0 {
-		return strings.Join(missing, "; ") + " (make e2e installs them as root on Debian/Ubuntu)"
-	}
-	return ""
 }
 
 // setupSuite builds the tcpload binary once and prepares the results directory.
@@ -152,7 +165,7 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 	if dir == "" {
 		var names []string
 		for _, s := range scenarios() {
-			names = append(names, strings.ReplaceAll(s.name, "+", "-"))
+			names = append(names, strings.ReplaceAll(s.Name, "+", "-"))
 		}
 		dir = filepath.Join("..", "results", time.Now().Format("20060102-150405")+"-"+strings.Join(names, "_"))
 	}
@@ -164,26 +177,19 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 		return ctx, fmt.Errorf("results directory: %w", err)
 	}
 	suite.results = abs
-	suite.bin = filepath.Join(abs, "tcpload")
-	build := exec.Command("go", "build", "-o", suite.bin, "../cmd/tcpload")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return ctx, fmt.Errorf("build tcpload: %w\n%s", err, out)
-	}
 	host, _ := os.Hostname()
 	suite.summary = result.Summary{
 		Schema:    result.SummarySchema,
-		Provider:  "local",
+		Provider:  suite.provider.Name(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339),
 		Host:      host,
 		Settings: map[string]string{
 			"duration": flagDuration.String(), "warmup": flagWarmup.String(), "repeats": fmt.Sprint(*flagRepeats),
-			"conns": fmt.Sprint(*flagConns), "buffer": fmt.Sprint(*flagBuffer), "thresholds": *flagThresholds,
-			"direction": "server-push", "cpus": fmt.Sprint(runtime.NumCPU()),
+			"conns": fmt.Sprint(*flagConns), "buffer": fmt.Sprint(flagBuffer), "thresholds": *flagThresholds,
+			"direction": "server-push", "cpus": fmt.Sprint(runtime.NumCPU()), "cost_load": costLoad(),
 		},
 		Notes: []string{
-			"local provider: every host, node and pod is a network namespace on one machine; they share one kernel and its CPUs, so per-node idle cannot be measured. Node CPU is machine-wide; kernel = machine busy − measured processes (softirq and forwarding work that no process is charged for).",
-			"per-process and per-proxy CPU (utime+stime from /proc) are exact; bandwidth is application bytes (client/server) and interface bytes of each side's namespace (/proc/net/dev, like sar -n DEV).",
+			"per-process and per-proxy CPU come from /proc of the machine each process runs on; bandwidth is application bytes (client/server) and interface bytes of each side's namespace (/proc/net/dev, like sar -n DEV).",
 		},
 	}
 	fmt.Fprintf(os.Stderr, "e2e: results in %s\n", abs)
@@ -211,18 +217,15 @@ func finishSuite(ctx context.Context, cfg *envconf.Config) (context.Context, err
 	return ctx, nil
 }
 
-// addRows records rows and gate results in the summary.
+// addRows records rows and gate results in the summary; notes are kept once.
 func (s *suiteState) addRows(gates []result.GateResult, notes []string, rows ...result.Row) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Rows = append(s.summary.Rows, rows...)
 	s.summary.Gates = append(s.summary.Gates, gates...)
 	for _, n := range notes {
-		dup := false
-		for _, m := range s.summary.Notes {
-			dup = dup || m == n
-		}
-		if !dup {
+		if !s.notes[n] {
+			s.notes[n] = true
 			s.summary.Notes = append(s.summary.Notes, n)
 		}
 	}

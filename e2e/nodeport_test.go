@@ -5,20 +5,14 @@ package e2e
 import (
 	"testing"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/topo"
 )
 
 // The seed's scenario 6: server pod on node C behind NodePort 32000; the client on host A dials
-// node B, whose kube-proxy (iptables mode) rules DNAT and masquerade the traffic to C.
-var nodePortScenario = scenario{
-	name:  "nodeport",
-	title: "6. NodePort 32000: client on A dials node B, B forwards to the server pod on C",
-	spec:  localnet.Spec{Kind: localnet.KindNodePort},
-}
-
-var _ = register(nodePortScenario)
+// node B, whose kube-proxy rules DNAT and masquerade the traffic to C.
+var _ = register(topo.NodePort)
 
 func TestNodePort(t *testing.T) {
-	requireLocal(t)
-	testenv.Test(t, scenarioFeature(nodePortScenario))
+	requireProvider(t)
+	testenv.Test(t, scenarioFeature(topo.NodePort))
 }

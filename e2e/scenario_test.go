@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,33 +17,24 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/topo"
 )
 
-// scenario is one of the seed's paths, as data.
-type scenario struct {
-	name  string // as in the thresholds file: plain, gr, gr+istio, vpccni, vpccni+istio, nodeport
-	title string // the seed's description
-	spec  localnet.Spec
-}
-
-var registered []scenario
-
-// allScenarioNames are the names a thresholds file may use (every build's scenarios).
-var allScenarioNames = []string{"plain", "gr", "gr+istio", "vpccni", "vpccni+istio", "nodeport"}
+var registered []topo.Spec
 
 // register adds a scenario compiled in by the build tags (called from package-level vars).
-func register(s scenario) bool {
+func register(s topo.Spec) bool {
 	registered = append(registered, s)
 	return true
 }
 
 // scenarios lists the scenarios this build runs.
-func scenarios() []scenario { return registered }
+func scenarios() []topo.Spec { return registered }
 
-// requireLocal skips the whole test (not only its steps) when the local provider cannot run here.
-func requireLocal(t *testing.T) {
+// requireProvider skips the whole test (not only its steps) when the provider cannot run here.
+func requireProvider(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
@@ -53,44 +43,51 @@ func requireLocal(t *testing.T) {
 
 type ctxKey string
 
-// envs is what a scenario's Setup realised: the scenario's topology and its plain baseline.
-type envs struct {
-	scenario, baseline *localnet.Env
+// paths is what a scenario's Setup realised: the scenario's path and its plain baseline.
+type paths struct {
+	scenario, baseline provider.Path
 }
 
-// up realises a topology and registers its teardown at once (a Fatal in Setup skips Teardown).
-func up(t *testing.T, spec localnet.Spec) *localnet.Env {
+// up realises a scenario on the suite's provider and registers its teardown at once (a Fatal in
+// Setup skips Teardown). A provider that cannot realise it here skips the test with its reason.
+func up(t *testing.T, s topo.Spec) provider.Path {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	e, err := localnet.Up(ctx, spec)
-	require.NoError(t, err, "realise %s topology", spec.Kind)
-	t.Cleanup(func() { assert.NoError(t, e.Down(), "tear down %s", e.Prefix) })
-	return e
+	if err := suite.provider.Check(ctx, s); err != nil {
+		if provider.IsSkip(err) {
+			t.Skipf("%s on -provider %s: %v", s.Name, suite.provider.Name(), err)
+		}
+		require.NoError(t, err, "%s on -provider %s", s.Name, suite.provider.Name())
+	}
+	p, err := suite.provider.Up(ctx, s)
+	require.NoError(t, err, "realise %s on -provider %s", s.Name, suite.provider.Name())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		assert.NoError(t, p.Down(ctx), "tear down %s", s.Name)
+	})
+	return p
 }
 
 // scenarioFeature measures s against the plain baseline, alternating runs, and gates the result.
-func scenarioFeature(s scenario) features.Feature {
-	return features.New(s.name).
-		WithLabel("scenario", s.name).
+func scenarioFeature(s topo.Spec) features.Feature {
+	return features.New(s.Name).
+		WithLabel("scenario", s.Name).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if skipReason != "" {
-				t.Skip(skipReason)
-			}
-			base := up(t, localnet.Spec{Kind: localnet.KindPlain})
-			sc := up(t, s.spec)
-			t.Logf("%s: %s", s.name, strings.Join(sc.Notes, "; "))
-			return context.WithValue(ctx, ctxKey("envs"), &envs{scenario: sc, baseline: base})
+			requireProvider(t)
+			base := up(t, topo.Plain)
+			sc := up(t, s)
+			t.Logf("%s: %s", s.Name, strings.Join(sc.Notes(), "; "))
+			return context.WithValue(ctx, ctxKey("paths"), &paths{scenario: sc, baseline: base})
 		}).
 		Assess("bandwidth and CPU against the plain baseline measured alternately", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if skipReason != "" {
-				t.Skip(skipReason)
-			}
-			e := ctx.Value(ctxKey("envs")).(*envs)
-			row, base := measureScenario(t, s, e)
-			gates := result.Gate(row, suite.thresholds.For(s.name))
-			suite.addRows(gates, e.scenario.Notes, row, base)
-			assertSane(t, s, row)
+			requireProvider(t)
+			p := ctx.Value(ctxKey("paths")).(*paths)
+			row, base := measureScenario(t, s, p)
+			gates := result.Gate(row, suite.thresholds.For(s.Name))
+			suite.addRows(gates, p.scenario.Notes(), row, base)
+			assertSane(t, s, row, base)
 			for _, g := range gates {
 				if g.Status == result.GateFail {
 					assert.Fail(t, "threshold gate failed", "%s (thresholds %s)", g.String(), *flagThresholds)
@@ -103,125 +100,212 @@ func scenarioFeature(s scenario) features.Feature {
 		Feature()
 }
 
-// measureScenario runs baseline and scenario alternately and aggregates both.
-func measureScenario(t *testing.T, s scenario, e *envs) (row, base result.Row) {
+// modes are the kinds of runs each repeat makes: bandwidth at saturation (unpaced), and cost at
+// a fixed offered load that leaves the CPUs idle (paced; skipped with -rate 0).
+func modes() []string {
+	if flagRate == 0 && *flagMsgs == 0 {
+		return []string{result.ModeBandwidth}
+	}
+	return []string{result.ModeBandwidth, result.ModeCost}
+}
+
+// costLoad describes the cost runs' offered load.
+func costLoad() string {
+	switch {
+	case *flagMsgs > 0:
+		return fmt.Sprintf("%g msgs/s of %d B per connection, %d connections", *flagMsgs, flagMsgSize, *flagConns)
+	case flagRate > 0:
+		return fmt.Sprintf("%.0f Mbit/s over %d connections", flagRate*8/1e6, *flagConns)
+	}
+	return "none (-rate 0): cost not measured"
+}
+
+// loadArgs are the client's pacing flags for a run of mode.
+func loadArgs(mode string) []string {
+	if mode != result.ModeCost {
+		return nil
+	}
+	if *flagMsgs > 0 {
+		return []string{"--msgs", strconv.FormatFloat(*flagMsgs, 'g', -1, 64), "--msg-size", strconv.Itoa(flagMsgSize)}
+	}
+	return []string{"--rate", strconv.FormatFloat(flagRate/float64(*flagConns), 'f', 0, 64) + "B/s"}
+}
+
+// measureScenario runs baseline and scenario alternately, in each mode, and aggregates both.
+func measureScenario(t *testing.T, s topo.Spec, p *paths) (row, base result.Row) {
 	t.Helper()
-	baseName := "baseline:" + s.name
+	baseName := "baseline:" + s.Name
 	var runs, baseRuns []result.Run
 	for i := 0; i < *flagRepeats; i++ {
-		baseRuns = append(baseRuns, runOnce(t, e.baseline, baseName, i))
-		runs = append(runs, runOnce(t, e.scenario, s.name, i))
+		for _, mode := range modes() {
+			baseRuns = append(baseRuns, runOnce(t, p.baseline, baseName, mode, i, nil))
+			runs = append(runs, runOnce(t, p.scenario, s.Name, mode, i, nil))
+		}
 	}
-	base = result.Aggregate(baseName, "plain hosts, measured alternately with "+s.name, baseRuns)
-	row = result.Aggregate(s.name, s.title, runs)
+	base = result.Aggregate(baseName, "plain hosts, measured alternately with "+s.Name, baseRuns)
+	row = result.Aggregate(s.Name, s.Title, runs)
 	result.CompareToBaseline(&row, base)
 	return row, base
 }
 
 // assertSane checks what must hold whatever the thresholds say.
-func assertSane(t *testing.T, s scenario, row result.Row) {
+func assertSane(t *testing.T, s topo.Spec, row, base result.Row) {
 	t.Helper()
-	require.Equal(t, *flagRepeats, row.Repeats, "%s: every repeat produced both records without error", s.name)
-	assert.Positive(t, row.ClientMbps.Median, "%s: client Mbps", s.name)
-	assert.Positive(t, row.ServerMbps.Median, "%s: server Mbps", s.name)
-	assert.Positive(t, row.ClientCores.Median, "%s: client CPU", s.name)
-	assert.Positive(t, row.ServerCores.Median, "%s: server CPU", s.name)
-	assert.Positive(t, row.ServerIfaceMbps.Median, "%s: the server's interface counters saw the traffic", s.name)
-	if s.spec.Istio {
-		require.NotNil(t, row.SidecarClientCores, "%s: client-side sidecar CPU measured", s.name)
-		require.NotNil(t, row.SidecarServerCores, "%s: server-side sidecar CPU measured", s.name)
-		// an idle proxy uses well under 0.01 cores (0.0000 when bypassed, TestGateCatchesBypassedSidecar)
-		assert.Greater(t, row.SidecarClientCores.Median, 0.01, "%s: the client-side sidecar carried the traffic", s.name)
-		assert.Greater(t, row.SidecarServerCores.Median, 0.01, "%s: the server-side sidecar carried the traffic", s.name)
+	for _, r := range []result.Row{row, base} {
+		for _, d := range r.DroppedRuns {
+			assert.Fail(t, "a repeat failed", "%s: %s run %d: %s", r.Scenario, d.Mode, d.Repeat, d.Error)
+		}
 	}
-	require.NotNil(t, row.VsBaseline, "%s: compared with its baseline", s.name)
+	require.Positive(t, row.BandwidthRuns, "%s: no bandwidth run produced both records", s.Name)
+	assert.Positive(t, row.ClientMbps.Median, "%s: client Mbps", s.Name)
+	assert.Positive(t, row.ServerMbps.Median, "%s: server Mbps", s.Name)
+	assert.Positive(t, row.ServerIfaceMbps.Median, "%s: the server's interface counters saw the traffic", s.Name)
+	if len(modes()) > 1 {
+		require.Positive(t, row.CostRuns, "%s: no cost run produced both records", s.Name)
+		assert.Positive(t, row.ClientCores.Median, "%s: client CPU", s.Name)
+		assert.Positive(t, row.ServerCores.Median, "%s: server CPU", s.Name)
+	}
+	if s.Istio {
+		require.NotNil(t, row.SidecarClientCores, "%s: client-side sidecar CPU measured", s.Name)
+		require.NotNil(t, row.SidecarServerCores, "%s: server-side sidecar CPU measured", s.Name)
+		// an idle proxy uses well under 0.01 cores (0.0000 when bypassed, TestGateCatchesBypassedSidecar)
+		assert.Greater(t, row.SidecarClientCores.Median, 0.01, "%s: the client-side sidecar carried the traffic", s.Name)
+		assert.Greater(t, row.SidecarServerCores.Median, 0.01, "%s: the server-side sidecar carried the traffic", s.Name)
+	}
+	require.NotNil(t, row.VsBaseline, "%s: compared with its baseline", s.Name)
 }
 
-// runOnce runs one server/client pair (plus a sampler on a forwarding node) in env and returns
-// the records. Records and logs go to results/<name>/runNN/.
-func runOnce(t *testing.T, env *localnet.Env, name string, repeat int) result.Run {
+// runOnce runs one server/client pair (plus a sampler on a forwarding node) on path in mode and
+// returns the records, which every provider hands back on the processes' stdout (--json -).
+// Records and logs go to results/<name>/<mode>NN/. A failed repeat comes back with Error set
+// (and fails the test later, after its row is recorded), so the other repeats still count.
+// extra adds arguments per role ("server", "client"): the gate self-tests inject regressions so.
+func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, extra map[string][]string) result.Run {
 	t.Helper()
-	dir := filepath.Join(suite.results, strings.ReplaceAll(name, ":", "-"), fmt.Sprintf("run%02d", repeat))
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	limit := *flagWarmup + *flagDuration + 60*time.Second
+	r := result.Run{Scenario: name, Mode: mode, Repeat: repeat, SharedNode: path.SharedKernel()}
+	dir := filepath.Join(suite.results, strings.ReplaceAll(name, ":", "-"), fmt.Sprintf("%s%02d", mode, repeat))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	limit := flagWarmup + flagDuration + 3*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
-	sidecar := map[string]int{}
-	for _, sc := range env.Sidecars {
-		sidecar[sc.Name] = sc.PID
+	watch := map[string]string{}
+	for _, sc := range path.Sidecars() {
+		watch[sc.Side] = sc.Watch
 	}
-	srvArgs := []string{"server", "--listen", env.Listen, "--json", filepath.Join(dir, "server.json"), "--quiet",
-		"--accept-timeout", "30s", "--setup-timeout", "60s", "--buffer", strconv.Itoa(*flagBuffer), "--label", name}
-	if pid, ok := sidecar["server-side"]; ok {
-		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+strconv.Itoa(pid))
+	srvArgs := []string{"server", "--listen", path.Listen(), "--json", "-", "--quiet",
+		"--accept-timeout", "120s", "--setup-timeout", "120s", "--buffer", strconv.Itoa(flagBuffer), "--label", name}
+	if w, ok := watch[provider.ServerSide]; ok {
+		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
-	cliArgs := []string{"client", "--connect", env.Target, "--json", filepath.Join(dir, "client.json"), "--quiet",
-		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(*flagBuffer), "--setup-timeout", "60s",
+	srvArgs = append(srvArgs, extra["server"]...)
+	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
+		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(flagBuffer), "--setup-timeout", "120s",
 		"--duration", flagDuration.String(), "--warmup", flagWarmup.String(), "--label", name}
-	if pid, ok := sidecar["client-side"]; ok {
-		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+strconv.Itoa(pid))
+	cliArgs = append(cliArgs, loadArgs(mode)...)
+	if w, ok := watch[provider.ClientSide]; ok {
+		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}
-	srv, srvLog := start(t, env.Command(ctx, env.Server, suite.bin, srvArgs...))
-	cli, cliLog := start(t, env.Command(ctx, env.Client, suite.bin, cliArgs...))
-	var smp *exec.Cmd
-	var smpLog *bytes.Buffer
-	if env.Forwarder != nil {
-		// inside the client's window: it opens after set-up plus warm-up
-		smp, smpLog = start(t, env.Command(ctx, *env.Forwarder, suite.bin, "sample",
-			"--warmup", (*flagWarmup+300*time.Millisecond).String(),
-			"--duration", max(*flagDuration-500*time.Millisecond, *flagDuration/2).String(),
-			"--json", filepath.Join(dir, "forwarder.json"), "--label", name+" forwarding node"))
-	}
-	cliErr := cli.Wait()
-	srvErr := waitWithin(srv, 15*time.Second)
-	var smpErr error
-	if smp != nil {
-		smpErr = waitWithin(smp, 15*time.Second)
-	}
-	logs := map[string]*bytes.Buffer{"client": cliLog, "server": srvLog}
-	if smp != nil {
-		logs["sampler"] = smpLog
-	}
-	for who, l := range logs {
-		_ = os.WriteFile(filepath.Join(dir, who+".log"), l.Bytes(), 0o644)
-	}
-	if cliErr != nil || srvErr != nil {
-		require.Fail(t, "a tcpload process failed", "%s run %d:\nclient (%v):\n%s\nserver (%v):\n%s", name, repeat, cliErr, cliLog, srvErr, srvLog)
-	}
-	r := result.Run{Scenario: name, Repeat: repeat, SharedNode: true}
+	cliArgs = append(cliArgs, extra["client"]...)
+	procs := map[string]*started{}
 	var err error
-	r.Server, err = result.ReadFile(filepath.Join(dir, "server.json"))
-	require.NoError(t, err)
-	r.Client, err = result.ReadFile(filepath.Join(dir, "client.json"))
-	require.NoError(t, err)
-	assert.Equal(t, r.Server.TotalBytes, r.Client.TotalBytes, "%s run %d: bytes written by the server = bytes read by the client", name, repeat)
-	if smp != nil {
-		require.NoError(t, smpErr, "%s run %d: sampler: %s", name, repeat, smpLog)
-		r.Forwarder, err = result.ReadFile(filepath.Join(dir, "forwarder.json"))
-		require.NoError(t, err)
+	if procs["server"], err = start(ctx, path.Server(), "server", srvArgs); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	if fwd := path.Forwarder(); fwd != nil {
+		// inside the client's window: it opens after set-up plus warm-up
+		procs["sampler"], err = start(ctx, fwd, "sampler", []string{"sample",
+			"--warmup", (flagWarmup + 300*time.Millisecond).String(),
+			"--duration", max(flagDuration-500*time.Millisecond, flagDuration/2).String(),
+			"--json", "-", "--label", name + " forwarding node"})
+	}
+	if err == nil {
+		procs["client"], err = start(ctx, path.Client(), "client", cliArgs)
+	}
+	if err != nil {
+		cancel()
+		waitAll(procs, time.Second, cancel)
+		r.Error = err.Error()
+		return r
+	}
+	errs := waitAll(procs, 15*time.Second, cancel)
+	for role, p := range procs {
+		if p == nil {
+			continue
+		}
+		_ = os.WriteFile(filepath.Join(dir, role+".log"), p.stderr.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, role+".json"), p.stdout.Bytes(), 0o644)
+	}
+	for _, role := range []string{"client", "server", "sampler"} {
+		if errs[role] != nil {
+			t.Logf("%s %s run %d: %s failed: %v\n%s", name, mode, repeat, role, errs[role], &procs[role].stderr)
+			r.Error = fmt.Sprintf("%s: %v (log: %s)", role, errs[role], filepath.Join(dir, role+".log"))
+			return r
+		}
+	}
+	if r.Server, err = result.Decode(procs["server"].stdout.Bytes()); err != nil {
+		r.Error = "server record: " + err.Error()
+		return r
+	}
+	if r.Client, err = result.Decode(procs["client"].stdout.Bytes()); err != nil {
+		r.Error = "client record: " + err.Error()
+		return r
+	}
+	assert.Equal(t, r.Server.TotalBytes, r.Client.TotalBytes, "%s %s run %d: bytes written by the server = bytes read by the client", name, mode, repeat)
+	if smp := procs["sampler"]; smp != nil {
+		if r.Forwarder, err = result.Decode(smp.stdout.Bytes()); err != nil {
+			r.Error = "sampler record: " + err.Error()
+		}
 	}
 	return r
 }
 
-// start starts cmd with its output captured.
-func start(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *bytes.Buffer) {
-	t.Helper()
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	require.NoError(t, cmd.Start(), "start %s", strings.Join(cmd.Args, " "))
-	return cmd, &buf
+// waitAll waits for every process: the client as long as it takes (ctx bounds it), then the
+// others within d each, cancelling ctx (which kills them) when one overstays.
+func waitAll(procs map[string]*started, d time.Duration, cancel context.CancelFunc) map[string]error {
+	errs := map[string]error{}
+	if c := procs["client"]; c != nil {
+		errs["client"] = c.proc.Wait()
+	}
+	for _, role := range []string{"server", "sampler"} {
+		if p := procs[role]; p != nil {
+			errs[role] = waitWithin(p, d, cancel)
+		}
+	}
+	return errs
 }
 
-// waitWithin waits for cmd, killing it after d.
-func waitWithin(cmd *exec.Cmd, d time.Duration) error {
+// started is a tcpload process with its output captured.
+type started struct {
+	role           string
+	proc           provider.Proc
+	stdout, stderr bytes.Buffer
+}
+
+// start starts tcpload on h.
+func start(ctx context.Context, h provider.Host, role string, args []string) (*started, error) {
+	s := &started{role: role}
+	p, err := h.Start(ctx, args, &s.stdout, &s.stderr)
+	if err != nil {
+		return nil, fmt.Errorf("start tcpload %s on %s: %w", role, h.Name(), err)
+	}
+	s.proc = p
+	return s, nil
+}
+
+// waitWithin waits for p, cancelling ctx (which kills it) after d.
+func waitWithin(p *started, d time.Duration, cancel context.CancelFunc) error {
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.proc.Wait() }()
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(d):
-		cmd.Process.Kill()
+		cancel()
 		<-done
 		return errors.New("did not exit in time; killed")
 	}

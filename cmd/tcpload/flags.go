@@ -5,12 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pathcost/pathcost/pkg/tcpload"
+	"github.com/pathcost/pathcost/pkg/units"
 )
 
 // errUsage marks bad command-line input: exit status 2.
@@ -19,147 +19,6 @@ var errUsage = errors.New("usage")
 // usageErr wraps a message as a usage error.
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
-}
-
-// parseSize parses a byte count: a whole number with an optional k, m or g suffix (powers of 1024,
-// as iperf3 does), e.g. 102400, 100k, 4M.
-func parseSize(s string) (int, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k':
-			mult, t = 1<<10, t[:n-1]
-		case 'm':
-			mult, t = 1<<20, t[:n-1]
-		case 'g':
-			mult, t = 1<<30, t[:n-1]
-		}
-	}
-	v, err := strconv.ParseInt(t, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a size (examples: 102400, 100k, 4M)", s)
-	}
-	if v < 0 {
-		return int(v), nil // the caller's range check names the flag
-	}
-	if v > math.MaxInt32/mult {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return int(v * mult), nil
-}
-
-// parseRate parses a per-connection rate into bytes per second. Units: a number of bytes/s with
-// an optional k/M/G suffix (powers of 1000), or bits/s when it ends in "bit" or "bps"
-// (e.g. 10M = 10 MB/s, 80Mbit = 10 MB/s, 4mbps = 0.5 MB/s). 0 means unpaced.
-func parseRate(s string) (float64, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	bits := false
-	for _, suf := range []string{"bit/s", "bit", "bps", "b/s"} {
-		if strings.HasSuffix(t, suf) {
-			bits, t = suf != "b/s", strings.TrimSuffix(t, suf)
-			break
-		}
-	}
-	mult := 1.0
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k':
-			mult, t = 1e3, t[:n-1]
-		case 'm':
-			mult, t = 1e6, t[:n-1]
-		case 'g':
-			mult, t = 1e9, t[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q is not a rate (examples: 500k = 500 kB/s, 40Mbit = 5 MB/s)", s)
-	}
-	v *= mult
-	if bits {
-		v /= 8
-	}
-	if v < 0 {
-		return 0, fmt.Errorf("%q: a rate must not be negative", s)
-	}
-	if v > math.MaxUint32 {
-		return 0, fmt.Errorf("%q: at most 4 GB/s per connection", s)
-	}
-	return v, nil
-}
-
-// sizeFlag is a flag.Value for sizes.
-type sizeFlag struct{ v *int }
-
-func (f sizeFlag) String() string {
-	if f.v == nil {
-		return "0"
-	}
-	return strconv.Itoa(*f.v)
-}
-
-func (f sizeFlag) Set(s string) error {
-	v, err := parseSize(s)
-	if err != nil {
-		return err
-	}
-	*f.v = v
-	return nil
-}
-
-// rateFlag is a flag.Value for rates.
-type rateFlag struct{ v *float64 }
-
-func (f rateFlag) String() string {
-	if f.v == nil {
-		return "0"
-	}
-	return strconv.FormatFloat(*f.v, 'g', -1, 64)
-}
-
-func (f rateFlag) Set(s string) error {
-	v, err := parseRate(s)
-	if err != nil {
-		return err
-	}
-	*f.v = v
-	return nil
-}
-
-// durationFlag is a flag.Value for durations: Go syntax (1.5s, 2m) or a bare number of seconds.
-type durationFlag struct{ v *time.Duration }
-
-func (f durationFlag) String() string {
-	if f.v == nil {
-		return "0s"
-	}
-	return f.v.String()
-}
-
-func (f durationFlag) Set(s string) error {
-	v, err := parseDuration(s)
-	if err != nil {
-		return err
-	}
-	*f.v = v
-	return nil
-}
-
-// parseDuration accepts Go durations (1.5s, 2m) and bare seconds (10, 0.5).
-func parseDuration(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	if v, err := strconv.ParseFloat(t, 64); err == nil {
-		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e6 {
-			return 0, fmt.Errorf("%q is not a usable number of seconds", s)
-		}
-		return time.Duration(v * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(t)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (examples: 10, 10s, 1m30s, 500ms)", s)
-	}
-	return d, nil
 }
 
 // watchFlag collects repeated NAME=PID pairs.
@@ -192,9 +51,9 @@ type common struct {
 // addSocketFlags registers the socket and buffer options.
 func addSocketFlags(fs *flag.FlagSet, c *common) {
 	c.cfg.Buffer = tcpload.DefaultBuffer
-	fs.Var(sizeFlag{&c.cfg.Buffer}, "buffer", "application buffer per read()/write() (bytes; k/M suffixes)")
-	fs.Var(sizeFlag{&c.cfg.Options.SndBuf}, "sndbuf", "SO_SNDBUF to ask for (0 = kernel autotuning); the granted size is reported")
-	fs.Var(sizeFlag{&c.cfg.Options.RcvBuf}, "rcvbuf", "SO_RCVBUF to ask for (0 = kernel autotuning); the granted size is reported")
+	fs.Var((*units.Size)(&c.cfg.Buffer), "buffer", "application buffer per read()/write() (bytes; k/M suffixes)")
+	fs.Var((*units.Size)(&c.cfg.Options.SndBuf), "sndbuf", "SO_SNDBUF to ask for (0 = kernel autotuning); the granted size is reported")
+	fs.Var((*units.Size)(&c.cfg.Options.RcvBuf), "rcvbuf", "SO_RCVBUF to ask for (0 = kernel autotuning); the granted size is reported")
 	fs.StringVar(&c.cfg.Options.Congestion, "congestion", "", "TCP congestion control (e.g. cubic, bbr, reno)")
 	fs.BoolVar(&c.cfg.Options.NoDelay, "nodelay", false, "set TCP_NODELAY")
 	fs.BoolVar(&c.cfg.Options.ZeroCopy, "zerocopy", false, "send with MSG_ZEROCOPY when this side sends (reported if unsupported)")
@@ -210,14 +69,14 @@ func addSessionFlags(fs *flag.FlagSet, c *common, direction *string) {
 	fs.IntVar(&c.cfg.Conns, "conns", tcpload.DefaultConns, "number of TCP connections")
 	c.cfg.Duration, c.cfg.Warmup, c.cfg.Interval = tcpload.DefaultDuration, tcpload.DefaultWarmup, tcpload.DefaultInterval
 	c.cfg.SetupTimeout = 10 * time.Second
-	fs.Var(durationFlag{&c.cfg.Duration}, "duration", "length of the measurement window")
-	fs.Var(durationFlag{&c.cfg.Warmup}, "warmup", "time after all connections are up before the window opens")
-	fs.Var(durationFlag{&c.cfg.Interval}, "interval", "reporting interval inside the window")
+	fs.Var((*units.Duration)(&c.cfg.Duration), "duration", "length of the measurement window")
+	fs.Var((*units.Duration)(&c.cfg.Warmup), "warmup", "time after all connections are up before the window opens")
+	fs.Var((*units.Duration)(&c.cfg.Interval), "interval", "reporting interval inside the window")
 	fs.StringVar(direction, "direction", "server-push", "who writes: server-push (the seed's) or client-push")
-	fs.Var(rateFlag{&c.cfg.Pace.RateBytes}, "rate", "pace the sender: bytes/s per connection (k/M/G = 1000s; 'bit' or 'bps' suffix for bits/s)")
+	fs.Var((*units.Rate)(&c.cfg.Pace.RateBytes), "rate", "pace the sender: bytes/s per connection (k/M/G = 1000s; 'bit' or 'bps' suffix for bits/s)")
 	fs.Float64Var(&c.cfg.Pace.MsgsPerSec, "msgs", 0, "pace the sender like the seed's business load: messages per second per connection")
-	fs.Var(sizeFlag{&c.cfg.Pace.MsgBytes}, "msg-size", "bytes per message with --msgs")
-	fs.Var(durationFlag{&c.cfg.SetupTimeout}, "setup-timeout", "give up when the connections are not all up (refused ones are retried) within this time")
+	fs.Var((*units.Size)(&c.cfg.Pace.MsgBytes), "msg-size", "bytes per message with --msgs")
+	fs.Var((*units.Duration)(&c.cfg.SetupTimeout), "setup-timeout", "give up when the connections are not all up (refused ones are retried) within this time")
 }
 
 // parseFlags parses args, which must all be flags; -h/--help prints the complete usage and

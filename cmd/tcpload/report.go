@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,10 +13,20 @@ import (
 	"github.com/pathcost/pathcost/pkg/result"
 )
 
-// readSummary reads summary.json from a results directory or a file path.
+// readSummary reads summary.json from a results directory or a file path; the error names the
+// path and says what is wrong with it (missing, a directory without summary.json, not a
+// summary).
 func readSummary(path string) (*result.Summary, error) {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		path = filepath.Join(path, "summary.json")
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.IsDir() {
+		p := filepath.Join(path, report.FileJSON)
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: a directory without %s (not a results directory, or its run did not finish)", path, report.FileJSON)
+		}
+		path = p
 	}
 	return result.ReadSummary(path)
 }
@@ -23,9 +34,13 @@ func readSummary(path string) (*result.Summary, error) {
 func runReport(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	markdown := fs.Bool("markdown", false, "print the markdown table instead of the text table")
-	thresholds := fs.String("thresholds", "", "re-apply the gates of this thresholds file (YAML)")
+	thresholds := fs.String("thresholds", "", "re-apply the gates of this thresholds file (YAML) to the scenario rows")
 	out := fs.String("out", "", "also write summary.json/.md/.txt and chart.svg into this directory")
-	fs.Usage = usageFunc(fs, "report RESULTS_DIR|summary.json ... [--markdown] [--thresholds FILE] [--out DIR]", "Prints the seed-shaped table of a run's summary. Several summaries (e.g. one per scenario,\nas make e2e writes them) are merged into one table; their per-scenario baseline rows are\nleft out of the merged table. Exit status 1 when a gate failed.")
+	fs.Usage = usageFunc(fs, "report RESULTS_DIR|summary.json ... [--markdown] [--thresholds FILE] [--out DIR]",
+		"Prints the seed-shaped table of a run's summary. Several summaries (e.g. one per scenario,\n"+
+			"as make e2e writes them) are merged into one table; their per-scenario baseline rows are\n"+
+			"left out of the merged table. An unreadable argument is skipped with a warning; none\n"+
+			"readable exits 2. Baseline rows are not gated. Exit status 1 when a gate failed.")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitCode(err)
@@ -37,9 +52,13 @@ func runReport(ctx context.Context, args []string) int {
 	for _, p := range paths {
 		s, err := readSummary(p)
 		if err != nil {
-			return exitCode(err)
+			fmt.Fprintf(stderr, "tcpload: report: warning: skipping %v\n", err)
+			continue
 		}
 		sums = append(sums, s)
+	}
+	if len(sums) == 0 {
+		return exitCode(usageErr("report: no readable summary among %s", strings.Join(paths, ", ")))
 	}
 	s := sums[0]
 	if len(sums) > 1 {
@@ -72,30 +91,6 @@ func runReport(ctx context.Context, args []string) int {
 	return 0
 }
 
-func runCompare(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	fs.Usage = usageFunc(fs, "compare OLD NEW", "Compares two summaries (results directories or summary.json files) figure by figure:\nold and new medians, the change in percent, and whether the min-max ranges overlap.")
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitCode(err)
-	}
-	if len(paths) != 2 {
-		return exitCode(usageErr("compare: want OLD and NEW, got %d arguments", len(paths)))
-	}
-	old, err := readSummary(paths[0])
-	if err != nil {
-		return exitCode(err)
-	}
-	cur, err := readSummary(paths[1])
-	if err != nil {
-		return exitCode(err)
-	}
-	if err := result.WriteDeltas(stdout, result.Compare(*old, *cur)); err != nil {
-		return exitCode(err)
-	}
-	return 0
-}
-
 // mergeSummaries joins the scenario rows, gates and notes of several runs into one summary; the
 // baseline rows each run measured for its own comparison ("baseline:NAME") are left out.
 func mergeSummaries(sums []*result.Summary) *result.Summary {
@@ -104,7 +99,7 @@ func mergeSummaries(sums []*result.Summary) *result.Summary {
 	seen := map[string]bool{}
 	for _, s := range sums {
 		for _, r := range s.Rows {
-			if !strings.HasPrefix(r.Scenario, "baseline:") {
+			if !strings.HasPrefix(r.Scenario, result.BaselinePrefix) {
 				out.Rows = append(out.Rows, r)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/result"
 	"github.com/pathcost/pathcost/pkg/tcpload"
+	"github.com/pathcost/pathcost/pkg/units"
 )
 
 func runServer(ctx context.Context, args []string) int {
@@ -17,9 +18,9 @@ func runServer(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	listen := fs.String("listen", fmt.Sprintf("0.0.0.0:%d", tcpload.DefaultPort), "address to listen on (ADDR:PORT; port 0 picks one)")
 	fs.IntVar(&c.cfg.Backlog, "backlog", 0, "listen backlog (0 = 10000, capped by net.core.somaxconn)")
-	fs.Var(durationFlag{&c.cfg.AcceptTimeout}, "accept-timeout", "give up when no client connects within this time (0 = wait forever)")
+	fs.Var((*units.Duration)(&c.cfg.AcceptTimeout), "accept-timeout", "give up when no client connects within this time (0 = wait forever)")
 	c.cfg.SetupTimeout = 10 * time.Second
-	fs.Var(durationFlag{&c.cfg.SetupTimeout}, "setup-timeout", "give up when the session's connections are not all up within this time of the first")
+	fs.Var((*units.Duration)(&c.cfg.SetupTimeout), "setup-timeout", "give up when the session's connections are not all up within this time of the first")
 	readyFD := fs.Int("ready-fd", 0, "write the bound address and a newline to this inherited file descriptor once listening")
 	addSocketFlags(fs, &c)
 	fs.Usage = usageFunc(fs, "server [flags]", "Accepts one session: the client announces the number of connections, the direction,\nthe pacing and its window; the server writes (server-push, the seed's) or reads, opens its\nown window once every connection is up plus the warm-up, and ends when the client ends.")

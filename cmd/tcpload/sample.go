@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/units"
 	"github.com/pathcost/pathcost/pkg/usage"
 )
 
@@ -19,8 +20,8 @@ func runSample(ctx context.Context, args []string) int {
 	var dur, warm time.Duration = 10 * time.Second, 0
 	watch := watchFlag{}
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
-	fs.Var(durationFlag{&dur}, "duration", "length of the measurement window")
-	fs.Var(durationFlag{&warm}, "warmup", "wait this long before the window opens")
+	fs.Var((*units.Duration)(&dur), "duration", "length of the measurement window")
+	fs.Var((*units.Duration)(&warm), "warmup", "wait this long before the window opens")
 	fs.Var(watch, "watch", "NAME=PID: also measure that process's CPU (repeatable)")
 	fs.StringVar(&jsonOut, "json", "", "write the record as JSON to FILE (- = standard output)")
 	fs.StringVar(&label, "label", "", "free text stored in the record")

@@ -30,12 +30,16 @@ import (
 // Spec describes an image made of a few files.
 type Spec struct {
 	Ref        string            // e.g. "pathcost/tcpload:dev"
-	Files      map[string]string // path in the image -> file on the host (mode kept)
+	Files      map[string]string // path in the image -> file on the host (mode kept, symlinks followed)
+	Symlinks   map[string]string // path in the image -> link target (e.g. "xtables-nft-multi")
+	Data       map[string][]byte // path in the image -> contents of a 0644 file (e.g. /etc/passwd)
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
-	OS         string // default "linux"
-	Arch       string // default runtime.GOARCH
+	User       string            // the user the entrypoint runs as, e.g. "1337:1337"; "" is root
+	Labels     map[string]string // image config labels
+	OS         string            // default "linux"
+	Arch       string            // default runtime.GOARCH
 }
 
 // epoch keeps layers reproducible: the same binaries give the same digest.
@@ -44,7 +48,7 @@ var epoch = time.Unix(0, 0)
 // Build assembles the image described by s.
 func Build(s Spec) (v1.Image, error) {
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		b, err := layerTar(s.Files)
+		b, err := layerTar(s)
 		if err != nil {
 			return nil, err
 		}
@@ -74,59 +78,98 @@ func Build(s Spec) (v1.Image, error) {
 	cf.Config.Entrypoint = s.Entrypoint
 	cf.Config.Cmd = s.Cmd
 	cf.Config.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, s.Env...)
+	cf.Config.User = s.User
+	cf.Config.Labels = s.Labels
 	return mutate.ConfigFile(img, cf)
 }
 
-func layerTar(files map[string]string) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	dirs := map[string]bool{}
-	keys := make([]string, 0, len(files))
-	for k := range files {
-		keys = append(keys, k)
+// layerTar writes the spec's files, data files and symlinks, with every parent directory, as one
+// reproducible tar layer (sorted, epoch times, root-owned).
+func layerTar(s Spec) ([]byte, error) {
+	type entry struct {
+		src  string // host file (Files)
+		data []byte // contents (Data)
+		link string // target (Symlinks)
+		kind byte
 	}
-	sort.Strings(keys)
-	// /tmp is useful to most programs; create it even if no file goes there.
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777, ModTime: epoch}); err != nil {
-		return nil, err
-	}
-	for _, dst := range keys {
-		src := files[dst]
-		dst = path.Clean("/" + dst)[1:]
-		for d := path.Dir(dst); d != "." && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
+	entries := map[string]entry{}
+	add := func(p string, e entry) error {
+		p = path.Clean("/" + p)[1:]
+		if p == "" || p == "." {
+			return fmt.Errorf("image %s: empty path", s.Ref)
 		}
-		st, err := os.Stat(src)
-		if err != nil {
+		if _, dup := entries[p]; dup {
+			return fmt.Errorf("image %s: %s given twice", s.Ref, p)
+		}
+		entries[p] = e
+		return nil
+	}
+	for dst, src := range s.Files {
+		if err := add(dst, entry{src: src, kind: tar.TypeReg}); err != nil {
 			return nil, err
 		}
-		_ = st
 	}
+	for dst, b := range s.Data {
+		if err := add(dst, entry{data: b, kind: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+	}
+	for dst, target := range s.Symlinks {
+		if err := add(dst, entry{link: target, kind: tar.TypeSymlink}); err != nil {
+			return nil, err
+		}
+	}
+	dirs := map[string]bool{"tmp": true}
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+		for d := path.Dir(k); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	sort.Strings(keys)
 	dl := make([]string, 0, len(dirs))
 	for d := range dirs {
+		if entries[d].kind != 0 {
+			return nil, fmt.Errorf("image %s: %s is both a file and a directory", s.Ref, d)
+		}
 		dl = append(dl, d)
 	}
 	sort.Strings(dl) // parents before children
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
 	for _, d := range dl {
-		if d == "tmp" {
-			continue
+		mode := int64(0o755)
+		if d == "tmp" { // useful to most programs; sticky and world-writable
+			mode = 0o1777
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: epoch}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode, ModTime: epoch}); err != nil {
 			return nil, err
 		}
 	}
-	for _, dst := range keys {
-		src := files[dst]
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return nil, err
+	for _, k := range keys {
+		e := entries[k]
+		h := &tar.Header{Typeflag: e.kind, Name: k, Mode: 0o644, ModTime: epoch}
+		data := e.data
+		switch {
+		case e.kind == tar.TypeSymlink:
+			h.Linkname, h.Mode = e.link, 0o777
+		case e.src != "":
+			b, err := os.ReadFile(e.src)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: %w", s.Ref, err)
+			}
+			st, err := os.Stat(e.src)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: %w", s.Ref, err)
+			}
+			data, h.Mode = b, int64(st.Mode().Perm())
 		}
-		st, _ := os.Stat(src)
-		h := &tar.Header{Typeflag: tar.TypeReg, Name: path.Clean("/" + dst)[1:], Mode: int64(st.Mode().Perm()), Size: int64(len(b)), ModTime: epoch}
+		h.Size = int64(len(data))
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write(b); err != nil {
+		if _, err := tw.Write(data); err != nil {
 			return nil, err
 		}
 	}

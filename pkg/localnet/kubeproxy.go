@@ -3,7 +3,6 @@ package localnet
 import (
 	"crypto/sha256"
 	"encoding/base32"
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -93,41 +92,6 @@ func kubeProxyRules(s Spec, podIP string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
-
-// istioRules renders the nat rules istio-iptables writes for a pod whose
-// sidecar captures all outbound TCP and inbound TCP to appPort
-// (includeInboundPorts=appPort), proxy uid/gid ProxyUID.
-func istioRules(appPort int) string {
-	uid := strconv.Itoa(ProxyUID)
-	lines := []string{
-		"*nat",
-		":PREROUTING ACCEPT [0:0]",
-		":INPUT ACCEPT [0:0]",
-		":OUTPUT ACCEPT [0:0]",
-		":POSTROUTING ACCEPT [0:0]",
-		":ISTIO_INBOUND - [0:0]",
-		":ISTIO_IN_REDIRECT - [0:0]",
-		":ISTIO_OUTPUT - [0:0]",
-		":ISTIO_REDIRECT - [0:0]",
-		"-A PREROUTING -p tcp -j ISTIO_INBOUND",
-		"-A OUTPUT -p tcp -j ISTIO_OUTPUT",
-		fmt.Sprintf("-A ISTIO_INBOUND -p tcp -m tcp --dport %d -j ISTIO_IN_REDIRECT", appPort),
-		fmt.Sprintf("-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports %d", InboundCapturePort),
-		"-A ISTIO_OUTPUT -s 127.0.0.6/32 -o lo -j RETURN",
-		"-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -m owner --uid-owner " + uid + " -j ISTIO_IN_REDIRECT",
-		"-A ISTIO_OUTPUT -o lo -m owner ! --uid-owner " + uid + " -j RETURN",
-		"-A ISTIO_OUTPUT -m owner --uid-owner " + uid + " -j RETURN",
-		"-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -m owner --gid-owner " + uid + " -j ISTIO_IN_REDIRECT",
-		"-A ISTIO_OUTPUT -o lo -m owner ! --gid-owner " + uid + " -j RETURN",
-		"-A ISTIO_OUTPUT -m owner --gid-owner " + uid + " -j RETURN",
-		"-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN",
-		"-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
-		fmt.Sprintf("-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports %d", OutboundCapturePort),
-		"COMMIT",
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
-
 // KubeProxyRules renders, in iptables-restore format, the rules kube-proxy in iptables mode
 // writes for the NodePort Service nodePort with the one endpoint podIP:serverPort (the rules
 // localnet loads for KindNodePort). pkg/provider/ssh applies them on a real forwarding host.

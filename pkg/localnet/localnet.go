@@ -28,6 +28,8 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+
+	"github.com/pathcost/pathcost/pkg/sidecar"
 )
 
 // Kind names a topology of the seed.
@@ -62,11 +64,11 @@ const (
 	DefaultNodePort = 32000
 	// ProxyUID is the uid (and gid) the sidecar proxies run as, as Istio's
 	// istio-proxy does; istio-iptables exempts its traffic from capture.
-	ProxyUID = 1337
+	ProxyUID = sidecar.ProxyUID
 	// OutboundCapturePort is where istio-iptables redirects outbound TCP.
-	OutboundCapturePort = 15001
+	OutboundCapturePort = sidecar.OutboundPort
 	// InboundCapturePort is where istio-iptables redirects inbound TCP.
-	InboundCapturePort = 15006
+	InboundCapturePort = sidecar.InboundPort
 	// StateRoot holds one directory per run, named by its prefix.
 	StateRoot = "/run/pathcost/localnet"
 	// NetnsDir is where iproute2 keeps named network namespaces.

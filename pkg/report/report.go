@@ -28,47 +28,76 @@ const (
 )
 
 // mainHeader is the header of the main table (the seed's shape plus interface Mbps,
-// retransmits and set-up time).
+// retransmits and set-up time): bandwidth columns first, then the cost columns.
 var mainHeader = []string{
-	"scenario", "runs", "client Mbps", "server Mbps", "iface Mbps c/s",
-	"client CPU", "server CPU", "sidecar CPU c/s", "node CPU",
-	"cores/Gbps", "retrans", "setup s", "vs baseline",
+	"scenario", "runs bw/cost", "client Mbps", "server Mbps", "iface Mbps c/s", "retrans", "setup s",
+	"cost at Mbps", "client CPU", "server CPU", "sidecar CPU c/s", "node CPU",
+	"cores/Gbps", "vs baseline",
 }
 
 // legend explains the main table.
-const legend = "Medians over the runs, (min–max) when they differ. CPU in cores (CPU-seconds per second). " +
-	"c/s: client side / server side. node CPU: busy cores of the machine all nodes share, or of the " +
-	"client / server (/ forwarding) nodes. cores/Gbps: all of it (processes, sidecars, kernel) per Gbps " +
-	"of client throughput. runs: used, or used/attempted. vs baseline: medians of the per-pair ratios."
+const legend = "Bandwidth at saturation, cost at equal load: Mbps, retransmits and set-up come from the " +
+	"unpaced (bandwidth) runs; CPU, node CPU and cores/Gbps from the paced (cost) runs, at the client " +
+	"load shown under \"cost at Mbps\". Medians over the runs, (min–max) when they differ. CPU in cores " +
+	"(CPU-seconds per second). c/s: client side / server side. node CPU: busy cores of the machine all " +
+	"nodes share, or of the client / server nodes; fwd: the forwarding node. cores/Gbps: all of it " +
+	"(processes, sidecars, kernel) per Gbps of the client's application throughput in the cost runs. " +
+	"SATURATED: cost measured with a machine busier than 80% of its cores (k/n cost runs); such a cost " +
+	"is \"cores available / bandwidth\", not the path's. runs bw/cost: bandwidth and cost runs used " +
+	"(and dropped). vs baseline: " +
+	"medians of the per-pair ratios. \"not measured\": no run measured the figure (never shown as 0)."
 
 // costHeader is the header of the cost breakdown table.
-var costHeader = []string{"scenario", "client", "server", "sidecars", "kernel", "total"}
+var costHeader = []string{"scenario", "cost at Mbps", "client", "server", "sidecars", "kernel", "total", "total vs baseline"}
+
+// runsCell renders "bandwidth runs/cost runs", with the dropped runs when there were any.
+func runsCell(r result.Row) string {
+	c := fmt.Sprintf("%d/%d", r.BandwidthRuns, r.CostRuns)
+	if r.Dropped > 0 {
+		c += fmt.Sprintf(" (%d dropped)", r.Dropped)
+	}
+	return c
+}
+
+// loadCell renders the load the cost was measured at, marked when saturated.
+func loadCell(r result.Row) string {
+	c := medianCell(r.CostLoadMbps, 0)
+	if r.CostSaturated {
+		c += fmt.Sprintf(" SATURATED %d/%d", r.SaturatedCostRuns, r.CostRuns)
+	}
+	return c
+}
 
 // mainRows builds the cells of the main table.
 func mainRows(s result.Summary) [][]string {
 	out := make([][]string, 0, len(s.Rows))
 	for _, r := range s.Rows {
-		runs := strconv.Itoa(r.Repeats)
-		if r.Dropped > 0 {
-			runs = fmt.Sprintf("%d/%d", r.Repeats, r.Repeats+r.Dropped)
-		}
 		out = append(out, []string{
 			r.Scenario,
-			runs,
+			runsCell(r),
 			mbpsCell(r.ClientMbps),
 			mbpsCell(r.ServerMbps),
 			pairCell(mbpsMedian(r.ClientIfaceMbps), mbpsMedian(r.ServerIfaceMbps)),
+			medianCell(r.Retransmits, 0),
+			medianCell(r.SetupSeconds, 2),
+			loadCell(r),
 			coresCell(r.ClientCores),
 			coresCell(r.ServerCores),
 			sidecarCell(r),
 			nodeCell(r),
-			coresCell(r.TotalCoresPerGbps),
-			medianCell(r.Retransmits, 0),
-			medianCell(r.SetupSeconds, 2),
+			satMark(r, coresCell(r.TotalCoresPerGbps)),
 			baselineCell(r, s.Baseline),
 		})
 	}
 	return out
+}
+
+// satMark appends " SATURATED" to a cost cell of a row whose cost runs were saturated.
+func satMark(r result.Row, cell string) string {
+	if r.CostSaturated && cell != result.NotMeasured {
+		return cell + " SATURATED"
+	}
+	return cell
 }
 
 // costRows builds the cost breakdown (medians of cores per Gbps).
@@ -79,13 +108,19 @@ func costRows(s result.Summary) [][]string {
 		if r.SidecarCoresPerGbps != nil {
 			sc = medianCell(*r.SidecarCoresPerGbps, 2)
 		}
+		ratio := "-"
+		if r.VsBaseline != nil && !isBaseline(r, s.Baseline) {
+			ratio = ratioCell(r.VsBaseline.CostRatio)
+		}
 		out = append(out, []string{
 			r.Scenario,
+			loadCell(r),
 			medianCell(r.ClientCoresPerGbps, 2),
 			medianCell(r.ServerCoresPerGbps, 2),
 			sc,
 			medianCell(r.KernelCoresPerGbps, 2),
-			coresCell(r.TotalCoresPerGbps),
+			satMark(r, coresCell(r.TotalCoresPerGbps)),
+			ratio,
 		})
 	}
 	return out
@@ -102,7 +137,7 @@ func fixed(x float64, prec int) string {
 // spreadCell renders "median (min–max)" with prec decimals, collapsing an empty spread.
 func spreadCell(st result.Stat, prec int) string {
 	if st.N == 0 {
-		return "-"
+		return result.NotMeasured
 	}
 	m, lo, hi := fixed(st.Median, prec), fixed(st.Min, prec), fixed(st.Max, prec)
 	if st.N == 1 || (lo == m && hi == m) {
@@ -116,7 +151,7 @@ func coresCell(st result.Stat) string { return spreadCell(st, 2) }
 
 func medianCell(st result.Stat, prec int) string {
 	if st.N == 0 {
-		return "-"
+		return result.NotMeasured
 	}
 	return fixed(st.Median, prec)
 }
@@ -124,8 +159,8 @@ func medianCell(st result.Stat, prec int) string {
 func mbpsMedian(st result.Stat) string { return medianCell(st, 0) }
 
 func pairCell(a, b string) string {
-	if a == "-" && b == "-" {
-		return "-"
+	if a == b && (a == "-" || a == result.NotMeasured) {
+		return a
 	}
 	return a + " / " + b
 }
@@ -142,36 +177,46 @@ func sidecarCell(r result.Row) string {
 }
 
 // nodeCell shows the machine busy cores: one figure (with spread) when all records measured one
-// machine, else client node / server node medians and the forwarding node.
+// machine, else client node / server node medians; and the forwarding node's busy cores when
+// there is one.
 func nodeCell(r result.Row) string {
 	if r.Repeats == 0 {
-		return "-"
+		return result.NotMeasured
 	}
+	var c string
 	if r.SharedNode {
-		return coresCell(r.MachineBusyCores)
+		c = coresCell(r.MachineBusyCores)
+	} else {
+		c = pairCell(medianCell(r.ClientNodeBusyCores, 2), medianCell(r.ServerNodeBusyCores, 2))
 	}
-	c := pairCell(medianCell(r.ClientNodeBusyCores, 2), medianCell(r.ServerNodeBusyCores, 2))
 	if r.ForwarderNodeBusyCores != nil {
 		c += " / fwd " + medianCell(*r.ForwarderNodeBusyCores, 2)
 	}
 	return c
 }
 
+// isBaseline reports whether r is the baseline row (of this summary or of its own comparison).
+func isBaseline(r result.Row, baseline string) bool {
+	return (r.VsBaseline != nil && r.Scenario == r.VsBaseline.Baseline) || (baseline != "" && r.Scenario == baseline) ||
+		strings.HasPrefix(r.Scenario, result.BaselinePrefix)
+}
+
+// ratioCell renders the median of a ratio as "1.23×" ("n/a" when it has none).
+func ratioCell(st result.Stat) string {
+	if st.N == 0 {
+		return "n/a"
+	}
+	return fixed(st.Median, 2) + "×"
+}
+
 func baselineCell(r result.Row, baseline string) string {
+	if isBaseline(r, baseline) {
+		return "baseline"
+	}
 	if r.VsBaseline == nil {
 		return "-"
 	}
-	if r.Scenario == r.VsBaseline.Baseline || (baseline != "" && r.Scenario == baseline) {
-		return "baseline"
-	}
-	bw, cost := r.VsBaseline.BandwidthRatio, r.VsBaseline.CostRatio
-	ratio := func(st result.Stat) string {
-		if st.N == 0 {
-			return "n/a"
-		}
-		return fixed(st.Median, 2) + "×"
-	}
-	return "bw " + ratio(bw) + ", cost " + ratio(cost)
+	return "bw " + ratioCell(r.VsBaseline.BandwidthRatio) + ", cost " + ratioCell(r.VsBaseline.CostRatio)
 }
 
 // footnotes lists the summary's notes, then each row's notes prefixed by its scenario.
@@ -186,6 +231,11 @@ func footnotes(s result.Summary) []string {
 	}
 	for _, n := range s.Notes {
 		add(n)
+	}
+	for _, r := range s.Rows {
+		if r.CoresPerGbpsOf != "" {
+			add("cores/Gbps divides by the " + r.CoresPerGbpsOf + " (column \"cost at Mbps\")")
+		}
 	}
 	for _, r := range s.Rows {
 		for _, n := range r.Notes {
@@ -257,7 +307,7 @@ func Markdown(w io.Writer, s result.Summary) error {
 		fmt.Fprintln(bw)
 		mdTable(bw, mainHeader, mainRows(s))
 		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, "## Cost per Gbps (cores, medians)")
+		fmt.Fprintln(bw, "## Cost per Gbps at equal load (cores, medians)")
 		fmt.Fprintln(bw)
 		mdTable(bw, costHeader, costRows(s))
 	}
@@ -336,7 +386,7 @@ func Text(w io.Writer, s result.Summary) error {
 		fmt.Fprintln(bw)
 		textTable(bw, mainHeader, mainRows(s))
 		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, "Cost per Gbps (cores, medians)")
+		fmt.Fprintln(bw, "Cost per Gbps at equal load (cores, medians)")
 		textTable(bw, costHeader, costRows(s))
 	}
 	if t := titles(s); len(t) > 0 {

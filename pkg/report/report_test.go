@@ -31,16 +31,19 @@ type spec struct {
 	setup          float64
 }
 
-func records(scenario string, repeat int, s spec) result.Run {
+// fixtureCores is the number of cores of every hand-made node.
+const fixtureCores = 4
+
+func records(scenario, mode string, repeat int, s spec) result.Run {
 	c := &result.Record{Schema: result.Schema, Role: result.RoleClient, Direction: "server-push",
 		Mbps: s.cMbps, Seconds: 20, Conns: 100, SetupSeconds: s.setup,
-		CPU:   result.CPU{Cores: s.cCores, CoresPerGbps: result.CoresPerGbps(s.cCores, s.cMbps)},
-		Node:  result.Node{NumCPU: 8, BusyCores: s.cBusy},
+		CPU:   result.CPU{Cores: s.cCores},
+		Node:  result.Node{NumCPU: fixtureCores, BusyCores: s.cBusy},
 		Iface: result.Iface{RxMbps: s.cMbps * 1.035, TxMbps: s.cMbps * 0.02}, Host: "vm-a"}
 	sv := &result.Record{Schema: result.Schema, Role: result.RoleServer, Direction: "server-push", Sending: true,
 		Mbps: s.sMbps, Seconds: 20, Conns: 100, SetupSeconds: s.setup / 2,
 		CPU:   result.CPU{Cores: s.sCores},
-		Node:  result.Node{NumCPU: 8, BusyCores: s.sBusy},
+		Node:  result.Node{NumCPU: fixtureCores, BusyCores: s.sBusy},
 		Iface: result.Iface{TxMbps: s.sMbps * 1.035, RxMbps: s.sMbps * 0.02},
 		TCP:   result.TCP{Retransmits: s.retrans}, Host: "vm-b"}
 	if s.scC >= 0 {
@@ -49,49 +52,67 @@ func records(scenario string, repeat int, s spec) result.Run {
 	if s.scS >= 0 {
 		sv.Watched = map[string]result.CPU{result.WatchSidecar: {Cores: s.scS}}
 	}
-	run := result.Run{Scenario: scenario, Repeat: repeat, Client: c, Server: sv}
+	run := result.Run{Scenario: scenario, Mode: mode, Repeat: repeat, Client: c, Server: sv}
 	if s.fwdBusy >= 0 {
-		run.Forwarder = &result.Record{Schema: result.Schema, Role: "sample", Node: result.Node{NumCPU: 8, BusyCores: s.fwdBusy}}
+		run.Forwarder = &result.Record{Schema: result.Schema, Role: "sample", Node: result.Node{NumCPU: fixtureCores, BusyCores: s.fwdBusy}}
 	}
 	return run
 }
 
-// fixture is a seed-shaped summary: five scenarios, three alternating repeats each, on
-// separate 8-core nodes, with one dropped run and thresholds checked.
+// fixture is a seed-shaped summary: five scenarios on separate 4-core nodes, each with five
+// alternating repeats of an unpaced bandwidth run and a cost run paced at 1 Gbit/s, compared
+// with plain; one bandwidth run of vpccni failed, gr+istio's cost runs saturate the client's
+// node, and thresholds are checked.
 func fixture(t *testing.T) result.Summary {
 	t.Helper()
 	type scen struct {
 		name, title string
-		base        spec
+		bw, cost    spec
 	}
 	scens := []scen{
-		{"plain", "plain VMs", spec{cMbps: 3078, sMbps: 3355, cCores: 0.28, sCores: 0.40, cBusy: 0.40, sBusy: 0.64, scC: -1, scS: -1, fwdBusy: -1, retrans: 120, setup: 0.21}},
-		{"gr", "K8s, Global Router CNI, pods on different nodes", spec{cMbps: 3072, sMbps: 3122, cCores: 0.40, sCores: 0.45, cBusy: 0.56, sBusy: 0.80, scC: -1, scS: -1, fwdBusy: -1, retrans: 150, setup: 0.25}},
-		{"gr+istio", "as gr, through Istio sidecars", spec{cMbps: 3026, sMbps: 3205, cCores: 0.30, sCores: 0.15, cBusy: 1.36, sBusy: 1.20, scC: 0.80, scS: 0.48, fwdBusy: -1, retrans: 90, setup: 1.4}},
-		{"vpccni", "K8s, VPC-CNI (shared ENI, multiple IPs)", spec{cMbps: 3141, sMbps: 3378, cCores: 0.35, sCores: 0.41, cBusy: 0.56, sBusy: 0.72, scC: -1, scS: -1, fwdBusy: -1, retrans: 100, setup: 0.22}},
-		{"nodeport", "GR, NodePort 32000 on node B forwarding to node C", spec{cMbps: 3075, sMbps: 3281, cCores: 0.35, sCores: 0.34, cBusy: 0.56, sBusy: 0.48, scC: -1, scS: -1, fwdBusy: 0.24, retrans: 130, setup: 0.3}},
+		{"plain", "plain VMs",
+			spec{cMbps: 9078, sMbps: 9355, cCores: 0.80, sCores: 1.00, cBusy: 1.10, sBusy: 1.40, scC: -1, scS: -1, fwdBusy: -1, retrans: 120, setup: 0.21},
+			spec{cMbps: 1000, sMbps: 1001, cCores: 0.09, sCores: 0.12, cBusy: 0.14, sBusy: 0.19, scC: -1, scS: -1, fwdBusy: -1, retrans: 2, setup: 0.21}},
+		{"gr", "K8s, Global Router CNI, pods on different nodes",
+			spec{cMbps: 8072, sMbps: 8122, cCores: 0.85, sCores: 1.00, cBusy: 1.30, sBusy: 1.60, scC: -1, scS: -1, fwdBusy: -1, retrans: 150, setup: 0.25},
+			spec{cMbps: 1000, sMbps: 1001, cCores: 0.11, sCores: 0.14, cBusy: 0.18, sBusy: 0.25, scC: -1, scS: -1, fwdBusy: -1, retrans: 3, setup: 0.25}},
+		{"gr+istio", "as gr, through Istio sidecars",
+			spec{cMbps: 2026, sMbps: 2205, cCores: 0.30, sCores: 0.25, cBusy: 3.10, sBusy: 1.40, scC: 1.00, scS: 0.70, fwdBusy: -1, retrans: 90, setup: 1.4},
+			spec{cMbps: 990, sMbps: 995, cCores: 0.15, sCores: 0.12, cBusy: 3.40, sBusy: 0.80, scC: 0.60, scS: 0.45, fwdBusy: -1, retrans: 1, setup: 1.4}},
+		{"vpccni", "K8s, VPC-CNI (shared ENI, multiple IPs)",
+			spec{cMbps: 8141, sMbps: 8378, cCores: 0.85, sCores: 1.01, cBusy: 1.36, sBusy: 1.52, scC: -1, scS: -1, fwdBusy: -1, retrans: 100, setup: 0.22},
+			spec{cMbps: 1000, sMbps: 1000, cCores: 0.10, sCores: 0.13, cBusy: 0.17, sBusy: 0.22, scC: -1, scS: -1, fwdBusy: -1, retrans: 1, setup: 0.22}},
+		{"nodeport", "GR, NodePort 32000 on node B forwarding to node C",
+			spec{cMbps: 7075, sMbps: 7281, cCores: 0.75, sCores: 0.94, cBusy: 1.16, sBusy: 1.28, scC: -1, scS: -1, fwdBusy: 0.84, retrans: 130, setup: 0.3},
+			spec{cMbps: 1000, sMbps: 1000, cCores: 0.10, sCores: 0.12, cBusy: 0.16, sBusy: 0.18, scC: -1, scS: -1, fwdBusy: 0.12, retrans: 1, setup: 0.3}},
 	}
 	// Per-repeat multipliers: the machine drifts, and both the baseline and the scenario of a
 	// pair see the same drift.
-	drift := []float64{1.0, 0.97, 1.02}
+	drift := []float64{1.0, 0.97, 1.02, 0.99, 1.01}
 	// and each run has its own noise.
 	jitter := []float64{0, 0.012, -0.018, 0.025, -0.006, 0.009, -0.011}
+	noisy := func(s spec, d, j float64, paced bool) spec {
+		if !paced {
+			s.cMbps *= d * (1 + j)
+			s.sMbps *= d * (1 + j/2)
+		}
+		s.cCores *= 1 + (d-1)/2 - j
+		s.sCores *= 1 + j
+		s.cBusy *= 1 + j
+		s.sBusy *= 1 - j
+		return s
+	}
 	var rows []result.Row
 	for k, sc := range scens {
 		var runs []result.Run
 		for i, d := range drift {
-			s := sc.base
 			j := jitter[(2*k+i)%len(jitter)]
-			s.cMbps *= d * (1 + j)
-			s.sMbps *= d * (1 + j/2)
-			s.cCores *= 1 + (d-1)/2 - j
-			s.sCores *= 1 + j
-			s.cBusy *= 1 + j
-			s.sBusy *= 1 - j
-			runs = append(runs, records(sc.name, i, s))
+			runs = append(runs,
+				records(sc.name, result.ModeBandwidth, i, noisy(sc.bw, d, j, false)),
+				records(sc.name, result.ModeCost, i, noisy(sc.cost, d, -j, true)))
 		}
 		if sc.name == "vpccni" {
-			runs[1].Client.Error = "connect 10.0.0.2:50012: connection timed out"
+			runs[2] = result.Run{Scenario: sc.name, Mode: result.ModeBandwidth, Repeat: 1, Error: "tcpload client: connect 10.0.0.2:50012: connection timed out"}
 		}
 		rows = append(rows, result.Aggregate(sc.name, sc.title, runs))
 	}
@@ -101,23 +122,25 @@ func fixture(t *testing.T) result.Summary {
 		Provider:  "fixture",
 		StartedAt: "2026-11-27T10:00:00Z",
 		Host:      "ci-runner",
-		Settings:  map[string]string{"conns": "100", "buffer": "102400", "duration": "20s", "repeats": "3"},
+		Settings:  map[string]string{"conns": "100", "buffer": "102400", "duration": "20s", "repeats": "5", "cost load": "1 Gbit/s"},
 		Baseline:  "plain",
 		Rows:      rows,
-		Notes:     []string{"hand-made records shaped like the seed's table; 8-core nodes"},
+		Notes:     []string{"hand-made records shaped like the seed's table; 4-core nodes"},
 	}
 	th, err := result.ParseThresholds([]byte(`
 defaults:
   min_client_mbps: 200
   min_bandwidth_ratio: 0.5
   max_cores_per_gbps: {client: 1.0, server: 1.0, sidecar: 3.0, total: 4.0}
-  max_cost_ratio: 3.0
+  max_cost_ratio: {total: 1.5, client: 1.3, server: 1.3}
 scenarios:
   gr+istio:
+    min_bandwidth_ratio: 0.2
     min_sidecar_cores_per_gbps: 0.05
-    max_cost_ratio: 2.0
+    max_cost_ratio: {total: 12, client: 2, sidecar: 5}
   nodeport:
-    max_cores_per_gbps: {total: 0.405}
+    max_cores_per_gbps: {total: 0.55}
+    max_cost_ratio: {client: 1.12}
 `))
 	require.NoError(t, err)
 	s.ApplyGates(th)
@@ -160,11 +183,15 @@ func TestFixtureFacts(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, Text(&buf, s))
 	out := buf.String()
-	assert.Contains(t, out, "3078 (3021–3083)")
-	assert.Contains(t, out, "0.80 / 0.48")
+	assert.Contains(t, out, "9093 (8911–9212)")
+	assert.Contains(t, out, "SATURATED 5/5", "gr+istio's cost runs saturated the client node")
+	assert.Contains(t, out, "fwd 0.12", "the forwarding node's busy cores")
+	assert.Contains(t, out, "cores/Gbps divides by the client application Mbps of the cost runs")
 	assert.Contains(t, out, "baseline")
+	assert.Contains(t, out, "WARN nodeport: client cores/Gbps ratio to baseline median 1.12 (min 1.08, max 1.16, n=5), 93.7% CI [1.08, 1.16] <= ceiling 1.12: the confidence interval straddles the bound")
 	assert.Contains(t, out, "FAIL gr+istio: total cores/Gbps ratio to baseline")
-	assert.Contains(t, out, "vpccni: repeat 1 dropped: client: connect")
+	assert.Contains(t, out, "FAIL gr+istio: client cores/Gbps ratio to baseline median 1.68 (min 1.64, max 1.71, n=5), 93.7% CI [1.64, 1.71] cannot be judged against the ceiling 2.00: measured on a saturated machine in 5 of 5 cost pairs")
+	assert.Contains(t, out, "vpccni: bandwidth run 1 dropped: tcpload client: connect")
 	assert.NotContains(t, out, "NaN")
 	for _, l := range strings.Split(out, "\n") {
 		assert.NotRegexp(t, `^\S*:?\s*\d+ passed, \d+ failed`, l, "never look like a test runner's closing line")
@@ -309,4 +336,15 @@ func TestWriteAll(t *testing.T) {
 	err = WriteAll(filepath.Join(blocker, "sub"), s)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "write reports")
+}
+
+func TestSVGSaysWhenLoadsDiffer(t *testing.T) {
+	s := fixture(t)
+	var buf bytes.Buffer
+	require.NoError(t, SVG(&buf, s))
+	assert.Contains(t, buf.String(), "Cost at equal load")
+	s.Rows[1].CostLoadMbps = result.Summarize([]float64{5000})
+	buf.Reset()
+	require.NoError(t, SVG(&buf, s))
+	assert.Contains(t, buf.String(), "NOT at equal load")
 }

@@ -23,6 +23,7 @@ const (
 	colAxis     = "#333333"
 	colGrid     = "#e3e3e3"
 	colWhisker  = "#222222"
+	colSat      = "#c0392b"
 )
 
 // costSegments are the stacked components of the cost panel, bottom to top.
@@ -46,11 +47,14 @@ func med(st *result.Stat) float64 {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// SVG writes a self-contained SVG chart of s with two panels: client Mbps per scenario (bars of
-// the median with min–max whiskers; the baseline in grey) and cores per Gbps per scenario as
-// stacked bars of the medians of client, server, sidecars and kernel, with a whisker for the
-// range of the total. Every bar carries a class ("bar-mbps", "bar-cost") and a data-scenario
-// attribute so tests and scripts can find it.
+// SVG writes a self-contained SVG chart of s with two panels: bandwidth at saturation, client
+// Mbps of the bandwidth runs per scenario (bars of the median with min–max whiskers; the
+// baseline in grey), and cost at equal load, cores per Gbps of the cost runs as stacked bars of
+// the medians of client, server, sidecars and kernel, with a whisker for the range of the total
+// and the load the cost was measured at under each bar. A cost measured on a saturated machine
+// is hatched and labelled SATURATED; a figure not measured is written as such, never drawn as 0.
+// Every bar carries a class ("bar-mbps", "bar-cost") and a data-scenario attribute (and
+// data-saturated on saturated cost bars) so tests and scripts can find it.
 func SVG(w io.Writer, s result.Summary) error {
 	bw := bufio.NewWriter(w)
 	c := &canvas{w: bw}
@@ -73,21 +77,28 @@ func SVG(w io.Writer, s result.Summary) error {
 
 	top1 := 100.0
 	top2 := top1 + panelHeight + labelSpace + 70
-	height := top2 + panelHeight + labelSpace + 56
+	height := top2 + panelHeight + labelSpace + 70
 
 	c.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="%s">`+"\n",
 		svgWidth, height, svgWidth, height, fontFamily)
+	c.printf(`<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">`+
+		`<rect width="6" height="6" fill="none"/><line x1="0" y1="0" x2="0" y2="6" stroke="%s" stroke-width="2.2"/></pattern></defs>`+"\n", colSat)
 	c.printf(`<rect x="0" y="0" width="%d" height="%.0f" fill="#ffffff"/>`+"\n", svgWidth, height)
 	title := "pathcost: what the path costs"
 	if s.Provider != "" {
 		title += " (provider " + s.Provider + ")"
 	}
 	c.text(marginLeft, 28, title, `font-size="18" font-weight="bold" fill="#111"`)
-	sub := "medians over the runs; whiskers: min–max"
-	if s.StartedAt != "" {
-		sub += "; started " + s.StartedAt
+	costTitle := "Cost at equal load: CPU cores per Gbps of the cost runs' client Mbps (load under each bar)"
+	sub := "bandwidth: unpaced runs at saturation · cost: paced runs at equal load · medians over the runs, whiskers min–max"
+	if !equalLoad(s.Rows) {
+		costTitle = "Cost: CPU cores per Gbps of the cost runs' client Mbps — NOT at equal load (load under each bar)"
+		sub = "bandwidth: unpaced runs at saturation · cost: at the loads under the bars · medians over the runs, whiskers min–max"
 	}
 	c.text(marginLeft, 46, sub, `font-size="12" fill="#555"`)
+	if s.StartedAt != "" {
+		c.text(marginLeft, 61, "started "+s.StartedAt, `font-size="12" fill="#555"`)
+	}
 
 	if n == 0 {
 		c.text(svgWidth/2, top1+panelHeight/2, "no scenario was measured", `font-size="14" text-anchor="middle" fill="#555"`)
@@ -101,7 +112,7 @@ func SVG(w io.Writer, s result.Summary) error {
 		ymax1 = math.Max(ymax1, math.Max(med(&r.ClientMbps), clampMax(r.ClientMbps)))
 	}
 	ticks1 := niceTicks(ymax1)
-	c.panel(top1, "Client throughput (Mbps, application bytes)", "Mbps", ticks1, 0)
+	c.panel(top1, "Bandwidth at saturation: client Mbps (application bytes, unpaced runs)", "Mbps", ticks1, 0)
 	if s.Baseline != "" {
 		// legend of the grey bar, right-aligned on the panel's title line
 		right := float64(svgWidth - marginRight)
@@ -126,7 +137,11 @@ func SVG(w io.Writer, s result.Summary) error {
 		if r.ClientMbps.N > 1 && r.ClientMbps.Max > r.ClientMbps.Min {
 			yLabel = math.Min(yLabel, c.whisker(x+bwid/2, top1, r.ClientMbps.Min, r.ClientMbps.Max, top))
 		}
-		c.text(x+bwid/2, yLabel-5, fixed(v, 0), `font-size="11" text-anchor="middle" fill="#111"`)
+		label := fixed(v, 0)
+		if r.ClientMbps.N == 0 {
+			label = result.NotMeasured
+		}
+		c.text(x+bwid/2, yLabel-5, label, `font-size="11" text-anchor="middle" fill="#111"`)
 		c.scenarioLabel(x0+slot/2, top1+panelHeight, r.Scenario, rotate)
 	}
 
@@ -140,7 +155,7 @@ func SVG(w io.Writer, s result.Summary) error {
 		ymax2 = math.Max(ymax2, math.Max(sum, clampMax(r.TotalCoresPerGbps)))
 	}
 	ticks2 := niceTicks(ymax2)
-	c.panel(top2, "Cost: CPU cores per Gbps of client throughput", "cores/Gbps", ticks2, 2)
+	c.panel(top2, costTitle, "cores/Gbps", ticks2, 2)
 	top = ticks2[len(ticks2)-1]
 	for i, r := range s.Rows {
 		x0 := marginLeft + slot*float64(i)
@@ -148,7 +163,11 @@ func SVG(w io.Writer, s result.Summary) error {
 		x := x0 + (slot-bwid)/2
 		y := top2 + panelHeight
 		sum := 0.0
-		c.printf(`<g class="bar-cost" data-scenario="%s">`+"\n", esc(r.Scenario))
+		sat := ""
+		if r.CostSaturated {
+			sat = ` data-saturated="true"`
+		}
+		c.printf(`<g class="bar-cost" data-scenario="%s"%s>`+"\n", esc(r.Scenario), sat)
 		for _, seg := range costSegments {
 			v := seg.get(r)
 			if v <= 0 {
@@ -160,18 +179,32 @@ func SVG(w io.Writer, s result.Summary) error {
 			c.printf(`<rect class="seg-%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s cores/Gbps</title></rect>`+"\n",
 				seg.key, x, y, bwid, h, seg.color, esc(r.Scenario), esc(seg.label), fixed(v, 2))
 		}
+		if r.CostSaturated && sum > 0 {
+			c.printf(`<rect class="saturated" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="url(#hatch)" stroke="%s" stroke-width="1.5"/>`+"\n",
+				x, y, bwid, top2+panelHeight-y, colSat)
+		}
 		c.printf("</g>\n")
 		yLabel := y
 		tot := r.TotalCoresPerGbps
 		if tot.N > 1 && tot.Max > tot.Min {
 			yLabel = math.Min(yLabel, c.whisker(x+bwid/2, top2, tot.Min, tot.Max, top))
 		}
-		c.text(x+bwid/2, yLabel-5, fixed(sum, 2), `font-size="11" text-anchor="middle" fill="#111"`)
+		label := fixed(sum, 2)
+		if sum <= 0 && tot.N == 0 {
+			label = result.NotMeasured
+		}
+		c.text(x+bwid/2, yLabel-5, label, `font-size="11" text-anchor="middle" fill="#111"`)
+		if r.CostSaturated {
+			c.text(x+bwid/2, yLabel-19, fmt.Sprintf("SATURATED %d/%d", r.SaturatedCostRuns, r.CostRuns), `font-size="11" font-weight="bold" text-anchor="middle" fill="`+colSat+`"`)
+		}
+		if r.CostLoadMbps.N > 0 {
+			c.text(x0+slot/2, top2+panelHeight+labelSpace+4, "at "+fixed(r.CostLoadMbps.Median, 0)+" Mbps", `font-size="10" text-anchor="middle" fill="#555"`)
+		}
 		c.scenarioLabel(x0+slot/2, top2+panelHeight, r.Scenario, rotate)
 	}
 
 	// Legend under panel 2.
-	ly := top2 + panelHeight + labelSpace + 26
+	ly := top2 + panelHeight + labelSpace + 40
 	lx := float64(marginLeft)
 	for _, seg := range costSegments {
 		c.printf(`<rect x="%.1f" y="%.1f" width="12" height="12" fill="%s"/>`+"\n", lx, ly-10, seg.color)
@@ -180,8 +213,28 @@ func SVG(w io.Writer, s result.Summary) error {
 	}
 	c.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.2"/>`+"\n", lx+6, ly-12, lx+6, ly+2, colWhisker)
 	c.text(lx+14, ly, "min–max of the total", `font-size="12" fill="#222"`)
+	lx += 14 + float64(utf8.RuneCountInString("min–max of the total"))*7 + 22
+	c.printf(`<rect x="%.1f" y="%.1f" width="12" height="12" fill="url(#hatch)" stroke="%s"/>`+"\n", lx, ly-10, colSat)
+	c.text(lx+17, ly, "saturated: cost capped by the cores", `font-size="12" fill="#222"`)
 	c.printf("</svg>\n")
 	return flushSVG(bw, c)
+}
+
+// equalLoadTolerance is how far (relative) the rows' cost loads may differ from each other for
+// the chart to call them equal.
+const equalLoadTolerance = 0.1
+
+// equalLoad reports whether every row's cost was measured at about the same client load (rows
+// without cost runs do not count).
+func equalLoad(rows []result.Row) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range rows {
+		if r.CostLoadMbps.N == 0 || !finite(r.CostLoadMbps.Median) {
+			continue
+		}
+		lo, hi = math.Min(lo, r.CostLoadMbps.Median), math.Max(hi, r.CostLoadMbps.Median)
+	}
+	return !(hi > lo*(1+equalLoadTolerance))
 }
 
 func flushSVG(bw *bufio.Writer, c *canvas) error {

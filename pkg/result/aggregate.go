@@ -17,9 +17,13 @@ const WatchSidecar = "sidecar"
 // proxy, Server.Watched["sidecar"] the server-side one), so a Run needs no extra field for it.
 type Run struct {
 	Scenario string
-	// Repeat numbers the repetition (0, 1, 2 ...). Baseline run i is paired with scenario run i
-	// when ratios are computed, since the e2e suite alternates them.
+	// Repeat numbers the repetition (0, 1, 2 ...). Baseline run (Mode, i) is paired with
+	// scenario run (Mode, i) when ratios are computed, since the e2e suite alternates them.
 	Repeat int
+	// Mode is ModeBandwidth (unpaced: bandwidth figures) or ModeCost (paced at a load that
+	// leaves the CPUs idle: cost figures). A run without a mode gives both (the records of
+	// summaries written before modes existed).
+	Mode   string
 	Server *Record
 	Client *Record
 	// Forwarder is optional: the `tcpload sample` record of a node that forwards the traffic
@@ -30,52 +34,76 @@ type Run struct {
 	// Node.BusyCores instead of their sum. When false it is still assumed if client and server
 	// records name the same non-empty Host.
 	SharedNode bool
+	// Error is set when the repeat failed (a process exited with an error, a record is
+	// missing): the run is dropped from the figures and listed, with its error, in the row.
+	Error string
 }
 
 // RunFigures are the figures of one run, before aggregation. Cores are CPU-seconds per second;
-// cores per Gbps are normalised by the client's application Mbps and are 0 when it was 0
-// (such values are left out of the Stats).
+// every cores-per-Gbps figure divides by this run's client application Mbps. A nil figure was
+// not measured (a part named in a record's Unmeasured, a missing sidecar or node figure, or a
+// zero client Mbps for a per-Gbps figure); it is absent from the JSON, never 0.
 type RunFigures struct {
-	Repeat             int      `json:"repeat"`
+	Repeat int    `json:"repeat"`
+	Mode   string `json:"mode,omitempty"`
+	// Saturated is true when a machine of the run was busier than SaturationBusyFraction of its
+	// cores: its cost figures are capped by the cores available.
+	Saturated          bool     `json:"saturated,omitempty"`
 	ClientMbps         float64  `json:"client_mbps"`
 	ServerMbps         float64  `json:"server_mbps"`
-	ClientIfaceMbps    float64  `json:"client_iface_mbps"`
-	ServerIfaceMbps    float64  `json:"server_iface_mbps"`
-	ClientCores        float64  `json:"client_cores"`
-	ServerCores        float64  `json:"server_cores"`
+	ClientIfaceMbps    *float64 `json:"client_iface_mbps,omitempty"`
+	ServerIfaceMbps    *float64 `json:"server_iface_mbps,omitempty"`
+	ClientCores        *float64 `json:"client_cores,omitempty"`
+	ServerCores        *float64 `json:"server_cores,omitempty"`
 	SidecarClientCores *float64 `json:"sidecar_client_cores,omitempty"`
 	SidecarServerCores *float64 `json:"sidecar_server_cores,omitempty"`
-	ClientNodeBusy     float64  `json:"client_node_busy_cores"`
-	ServerNodeBusy     float64  `json:"server_node_busy_cores"`
+	ClientNodeBusy     *float64 `json:"client_node_busy_cores,omitempty"`
+	ServerNodeBusy     *float64 `json:"server_node_busy_cores,omitempty"`
 	ForwarderNodeBusy  *float64 `json:"forwarder_node_busy_cores,omitempty"`
-	MachineBusyCores   float64  `json:"machine_busy_cores"`
-	KernelCores        float64  `json:"kernel_cores"`
-	TotalCores         float64  `json:"total_cores"`
+	MachineBusyCores   *float64 `json:"machine_busy_cores,omitempty"`
+	// MachineCores is the number of cores MachineBusyCores is out of (0: unknown).
+	MachineCores int      `json:"machine_cores,omitempty"`
+	KernelCores  *float64 `json:"kernel_cores,omitempty"`
+	TotalCores   *float64 `json:"total_cores,omitempty"`
 	// KernelClamped is true when the measured processes used more than the machine busy cores
 	// (sampling noise), so KernelCores was set to 0.
-	KernelClamped       bool    `json:"kernel_clamped,omitempty"`
-	ClientCoresPerGbps  float64 `json:"client_cores_per_gbps"`
-	ServerCoresPerGbps  float64 `json:"server_cores_per_gbps"`
-	SidecarCoresPerGbps float64 `json:"sidecar_cores_per_gbps"`
-	KernelCoresPerGbps  float64 `json:"kernel_cores_per_gbps"`
-	TotalCoresPerGbps   float64 `json:"total_cores_per_gbps"`
-	Retransmits         float64 `json:"retransmits"`
-	SetupSeconds        float64 `json:"setup_seconds"`
+	KernelClamped       bool     `json:"kernel_clamped,omitempty"`
+	ClientCoresPerGbps  *float64 `json:"client_cores_per_gbps,omitempty"`
+	ServerCoresPerGbps  *float64 `json:"server_cores_per_gbps,omitempty"`
+	SidecarCoresPerGbps *float64 `json:"sidecar_cores_per_gbps,omitempty"`
+	KernelCoresPerGbps  *float64 `json:"kernel_cores_per_gbps,omitempty"`
+	TotalCoresPerGbps   *float64 `json:"total_cores_per_gbps,omitempty"`
+	Retransmits         *float64 `json:"retransmits,omitempty"`
+	SetupSeconds        float64  `json:"setup_seconds"`
 }
 
-// Row is one line of the result table: one scenario aggregated over its repeats. Every figure
-// is a Stat over the runs that produced both a client and a server record without error.
+// DroppedRun is a repeat left out of a row, with the reason.
+type DroppedRun struct {
+	Mode   string `json:"mode,omitempty"`
+	Repeat int    `json:"repeat"`
+	Error  string `json:"error"`
+}
+
+// Row is one line of the result table: one scenario aggregated over its repeats. Bandwidth
+// figures are Stats over the bandwidth runs, cost figures Stats over the cost runs (runs
+// without a mode count for both); a figure whose runs are absent or did not measure it has
+// N == 0 ("not measured"), never 0.
 type Row struct {
 	Scenario string `json:"scenario"`
 	Title    string `json:"title,omitempty"`
-	// Repeats is the number of runs aggregated; Dropped the number left out (missing record or
-	// a record with Error set; the reason is in Notes).
-	Repeats int `json:"repeats"`
-	Dropped int `json:"dropped,omitempty"`
+	// Repeats is the number of runs aggregated (both modes); BandwidthRuns and CostRuns split
+	// it by mode (a run without a mode counts in both). Dropped is the number left out (a run
+	// with Error set, a missing record, a record with Error set); DroppedRuns says why, and so
+	// do Notes.
+	Repeats       int          `json:"repeats"`
+	BandwidthRuns int          `json:"bandwidth_runs"`
+	CostRuns      int          `json:"cost_runs"`
+	Dropped       int          `json:"dropped,omitempty"`
+	DroppedRuns   []DroppedRun `json:"dropped_runs,omitempty"`
 	// SharedNode is true when all records measured one machine (see Run.SharedNode).
 	SharedNode bool `json:"shared_node"`
 
-	// Application Mbps as each process counted it.
+	// Bandwidth runs. Application Mbps as each process counted it.
 	ClientMbps Stat `json:"client_mbps"`
 	ServerMbps Stat `json:"server_mbps"`
 	// Interface Mbps in each process's network namespace (/proc/net/dev, like `sar -n DEV` or a
@@ -83,6 +111,20 @@ type Row struct {
 	// They include TCP/IP headers and retransmissions.
 	ClientIfaceMbps Stat `json:"client_iface_mbps"`
 	ServerIfaceMbps Stat `json:"server_iface_mbps"`
+	// Retransmits is the sum of the client's and server's TCP_INFO total_retrans.
+	Retransmits Stat `json:"retransmits"`
+	// SetupSeconds is the longer of the two processes' set-up times (connections up + warm-up).
+	SetupSeconds Stat `json:"setup_seconds"`
+
+	// Cost runs. CostLoadMbps is the client application Mbps the cost was measured at (the
+	// paced load); every *CoresPerGbps figure divides by it, run by run (CoresPerGbpsOf says so).
+	CostLoadMbps   Stat   `json:"cost_load_mbps"`
+	CoresPerGbpsOf string `json:"cores_per_gbps_of,omitempty"`
+	// SaturatedCostRuns counts the cost runs whose machine was busier than
+	// SaturationBusyFraction of its cores; CostSaturated is true when there was any. Gates on
+	// cost figures do not pass on such rows (see Gate).
+	SaturatedCostRuns int  `json:"saturated_cost_runs,omitempty"`
+	CostSaturated     bool `json:"cost_saturated,omitempty"`
 
 	ClientCores Stat `json:"client_cores"`
 	ServerCores Stat `json:"server_cores"`
@@ -104,7 +146,7 @@ type Row struct {
 	// running on the machines.
 	KernelCores Stat `json:"kernel_cores"`
 
-	// Cores per Gbps of client application throughput ("service demand").
+	// Cores per Gbps of the cost runs' client application throughput ("service demand").
 	ClientCoresPerGbps  Stat  `json:"client_cores_per_gbps"`
 	ServerCoresPerGbps  Stat  `json:"server_cores_per_gbps"`
 	SidecarCoresPerGbps *Stat `json:"sidecar_cores_per_gbps,omitempty"` // both sidecars summed
@@ -112,11 +154,6 @@ type Row struct {
 	// TotalCoresPerGbps is (client + server + sidecars + kernel) per Gbps, i.e. the whole
 	// path's cost (equal to machine busy per Gbps unless the kernel share was clamped).
 	TotalCoresPerGbps Stat `json:"total_cores_per_gbps"`
-
-	// Retransmits is the sum of the client's and server's TCP_INFO total_retrans.
-	Retransmits Stat `json:"retransmits"`
-	// SetupSeconds is the longer of the two processes' set-up times (connections up + warm-up).
-	SetupSeconds Stat `json:"setup_seconds"`
 
 	// VsBaseline compares this row with the baseline row of the same run (nil until
 	// CompareToBaseline).
@@ -126,23 +163,40 @@ type Row struct {
 	Runs  []RunFigures `json:"runs,omitempty"`
 }
 
-// Comparison holds a row's ratios to the baseline row.
+// Comparison holds a row's ratios to the baseline row, each a Stat over the per-pair ratios
+// (scenario run (Mode, i) over baseline run (Mode, i)).
 type Comparison struct {
 	// Baseline is the baseline's scenario name.
 	Baseline string `json:"baseline"`
-	// Pairs is the number of (baseline run i, scenario run i) pairs the ratios came from; 0 means
-	// no repeat numbers matched and the ratios are of the rows' aggregates instead (median to
-	// median, min/max of the scenario against max/min of the baseline: the widest range).
-	Pairs int `json:"pairs"`
-	// BandwidthRatio is scenario client Mbps / baseline client Mbps.
+	// Pairs is the number of (baseline, scenario) run pairs the ratios came from (BandwidthPairs
+	// of bandwidth runs, CostPairs of cost runs; a pair of runs without a mode counts in both
+	// but once here). 0 means no run matched and the ratios are of the rows' aggregates instead
+	// (median to median, min/max of the scenario against max/min of the baseline: the widest
+	// range, with no samples).
+	Pairs          int `json:"pairs"`
+	BandwidthPairs int `json:"bandwidth_pairs"`
+	CostPairs      int `json:"cost_pairs"`
+	// SaturatedCostPairs counts the cost pairs in which either run was saturated.
+	SaturatedCostPairs int `json:"saturated_cost_pairs,omitempty"`
+	// BandwidthRatio is scenario client Mbps / baseline client Mbps (bandwidth runs).
 	BandwidthRatio Stat `json:"bandwidth_ratio"`
-	// CostRatio is scenario total cores per Gbps / baseline total cores per Gbps.
+	// CostRatio is scenario total cores per Gbps / baseline total cores per Gbps (cost runs).
 	CostRatio Stat `json:"cost_ratio"`
+	// Client, server and kernel cores per Gbps over the baseline's same component (cost runs).
+	ClientCostRatio Stat `json:"client_cost_ratio"`
+	ServerCostRatio Stat `json:"server_cost_ratio"`
+	KernelCostRatio Stat `json:"kernel_cost_ratio"`
+	// SidecarCostRatio is the sidecars' cores per Gbps over the baseline's TOTAL cores per Gbps
+	// (a baseline has no sidecar): what the proxies cost in units of the whole plain path. Nil
+	// without sidecars.
+	SidecarCostRatio *Stat `json:"sidecar_cost_ratio,omitempty"`
 }
 
-// Aggregate turns the runs of one scenario into a Row. Runs missing a client or server record,
-// or whose records carry an Error, are dropped and named in Notes. Aggregate never fails: with
-// no usable run it returns a Row with Repeats == 0 and empty Stats.
+// Aggregate turns the runs of one scenario, of both modes, into a Row: bandwidth figures from
+// the bandwidth runs, cost figures from the cost runs (runs without a mode count for both). A
+// run with Error set, or missing a client or server record, or whose records carry an Error,
+// is dropped and listed in DroppedRuns and Notes. Aggregate never fails: with no usable run it
+// returns a Row with Repeats == 0 and empty Stats ("not measured").
 func Aggregate(scenario, title string, runs []Run) Row {
 	row := Row{Scenario: scenario, Title: title}
 	var notes noteSet
@@ -151,18 +205,28 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	for _, r := range runs {
 		if reason := unusable(r); reason != "" {
 			row.Dropped++
-			notes.add(fmt.Sprintf("repeat %d dropped: %s", r.Repeat, reason))
+			row.DroppedRuns = append(row.DroppedRuns, DroppedRun{Mode: r.Mode, Repeat: r.Repeat, Error: reason})
+			notes.add(fmt.Sprintf("%s dropped: %s", runName(r.Mode, r.Repeat), reason))
 			continue
 		}
 		f, sh := figuresOf(r)
 		if sh {
 			shared++
 		}
-		if f.KernelClamped {
-			clamped++
+		if modeMatches(f.Mode, ModeCost) {
+			row.CostRuns++
+			if f.KernelClamped {
+				clamped++
+			}
+			if f.MachineBusyCores == nil {
+				noBusy++
+			}
+			if f.Saturated {
+				row.SaturatedCostRuns++
+			}
 		}
-		if f.MachineBusyCores <= 0 {
-			noBusy++
+		if modeMatches(f.Mode, ModeBandwidth) {
+			row.BandwidthRuns++
 		}
 		for _, rec := range []*Record{r.Client, r.Server, r.Forwarder} {
 			if rec != nil {
@@ -171,106 +235,71 @@ func Aggregate(scenario, title string, runs []Run) Row {
 		}
 		figs = append(figs, f)
 	}
-	sort.SliceStable(figs, func(i, j int) bool { return figs[i].Repeat < figs[j].Repeat })
+	sort.SliceStable(figs, func(i, j int) bool {
+		if figs[i].Repeat != figs[j].Repeat {
+			return figs[i].Repeat < figs[j].Repeat
+		}
+		return figs[i].Mode < figs[j].Mode
+	})
 	row.Runs = figs
 	row.Repeats = len(figs)
 	row.SharedNode = len(figs) > 0 && shared == len(figs)
+	row.CostSaturated = row.SaturatedCostRuns > 0
+	if row.CostRuns > 0 {
+		row.CoresPerGbpsOf = CoresPerGbpsOf
+	}
 	if shared > 0 && shared < len(figs) {
 		notes.add(fmt.Sprintf("machine sharing differs between runs (%d of %d on one machine)", shared, len(figs)))
 	}
 	if clamped > 0 {
-		notes.add(fmt.Sprintf("kernel share clamped to 0 in %d of %d runs: measured processes exceeded machine busy cores (sampling noise)", clamped, len(figs)))
+		notes.add(fmt.Sprintf("kernel share clamped to 0 in %d of %d cost runs: measured processes exceeded machine busy cores (sampling noise)", clamped, row.CostRuns))
 	}
 	if noBusy > 0 {
-		notes.add(fmt.Sprintf("machine busy cores not measured in %d of %d runs; kernel share unknown there", noBusy, len(figs)))
+		notes.add(fmt.Sprintf("machine busy cores not measured in %d of %d cost runs; kernel share and total cost not measured there", noBusy, row.CostRuns))
+	}
+	if row.SaturatedCostRuns > 0 {
+		notes.add(fmt.Sprintf("cost measured on a saturated machine (busier than %.0f%% of its cores) in %d of %d cost runs: its cores per Gbps are capped by the cores available",
+			SaturationBusyFraction*100, row.SaturatedCostRuns, row.CostRuns))
 	}
 	row.fill(figs)
 	row.Notes = notes.list
 	return row
 }
 
-func (row *Row) fill(figs []RunFigures) {
-	get := func(f func(RunFigures) float64) Stat {
-		xs := make([]float64, 0, len(figs))
-		for _, r := range figs {
-			xs = append(xs, f(r))
-		}
-		return Summarize(xs)
+// runName names a run in notes: "bandwidth run 2", "cost run 0" or "repeat 1" (no mode).
+func runName(mode string, repeat int) string {
+	if mode == "" {
+		return fmt.Sprintf("repeat %d", repeat)
 	}
-	opt := func(f func(RunFigures) *float64) *Stat {
+	return fmt.Sprintf("%s run %d", mode, repeat)
+}
+
+// fill sets every figure of the row from the runs of its mode.
+func (row *Row) fill(figs []RunFigures) {
+	for _, fg := range figures {
+		if fg.run == nil || fg.set == nil {
+			continue
+		}
 		var xs []float64
-		for _, r := range figs {
-			if p := f(r); p != nil {
+		for i := range figs {
+			if !modeMatches(figs[i].Mode, fg.mode) {
+				continue
+			}
+			if p := fg.run(&figs[i]); p != nil {
 				xs = append(xs, *p)
 			}
 		}
-		s := Summarize(xs)
-		if s.N == 0 {
-			return nil
-		}
-		return &s
+		fg.set(row, Summarize(xs))
 	}
-	row.ClientMbps = get(func(r RunFigures) float64 { return r.ClientMbps })
-	row.ServerMbps = get(func(r RunFigures) float64 { return r.ServerMbps })
-	row.ClientIfaceMbps = get(func(r RunFigures) float64 { return r.ClientIfaceMbps })
-	row.ServerIfaceMbps = get(func(r RunFigures) float64 { return r.ServerIfaceMbps })
-	row.ClientCores = get(func(r RunFigures) float64 { return r.ClientCores })
-	row.ServerCores = get(func(r RunFigures) float64 { return r.ServerCores })
-	row.SidecarClientCores = opt(func(r RunFigures) *float64 { return r.SidecarClientCores })
-	row.SidecarServerCores = opt(func(r RunFigures) *float64 { return r.SidecarServerCores })
-	row.ClientNodeBusyCores = get(func(r RunFigures) float64 { return r.ClientNodeBusy })
-	row.ServerNodeBusyCores = get(func(r RunFigures) float64 { return r.ServerNodeBusy })
-	row.ForwarderNodeBusyCores = opt(func(r RunFigures) *float64 { return r.ForwarderNodeBusy })
-	// machine-wide figures exist only for runs whose machine CPU was measured: the others
-	// leave these Stats empty (a gate on them then fails as "not measured", never passes on 0)
-	machine := func(f func(RunFigures) float64) Stat {
-		return get(func(r RunFigures) float64 {
-			if r.MachineBusyCores <= 0 {
-				return math.NaN()
-			}
-			return f(r)
-		})
-	}
-	row.MachineBusyCores = machine(func(r RunFigures) float64 { return r.MachineBusyCores })
-	row.KernelCores = machine(func(r RunFigures) float64 { return r.KernelCores })
-	row.ClientCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.ClientCoresPerGbps, r.ClientMbps) })
-	row.ServerCoresPerGbps = get(func(r RunFigures) float64 { return perGbpsOrNaN(r.ServerCoresPerGbps, r.ClientMbps) })
-	if row.SidecarClientCores != nil || row.SidecarServerCores != nil {
-		s := get(func(r RunFigures) float64 {
-			if r.SidecarClientCores == nil && r.SidecarServerCores == nil {
-				return math.NaN()
-			}
-			return perGbpsOrNaN(r.SidecarCoresPerGbps, r.ClientMbps)
-		})
-		if s.N > 0 {
-			row.SidecarCoresPerGbps = &s
-		}
-	}
-	row.KernelCoresPerGbps = machine(func(r RunFigures) float64 { return perGbpsOrNaN(r.KernelCoresPerGbps, r.ClientMbps) })
-	row.TotalCoresPerGbps = machine(func(r RunFigures) float64 { return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps) })
-	row.Retransmits = get(func(r RunFigures) float64 { return r.Retransmits })
-	row.SetupSeconds = get(func(r RunFigures) float64 { return r.SetupSeconds })
-}
-
-// totalPerGbps is a run's whole cost per Gbps, NaN when its machine CPU was not measured.
-func totalPerGbps(r RunFigures) float64 {
-	if r.MachineBusyCores <= 0 {
-		return math.NaN()
-	}
-	return perGbpsOrNaN(r.TotalCoresPerGbps, r.ClientMbps)
-}
-
-// perGbpsOrNaN hides a cores-per-Gbps value whose throughput was 0 (undefined, stored as 0).
-func perGbpsOrNaN(v, mbps float64) float64 {
-	if !finite(mbps) || mbps <= 0 {
-		return math.NaN()
-	}
-	return v
 }
 
 // unusable says why a run cannot be aggregated ("" when it can).
 func unusable(r Run) string {
 	switch {
+	case r.Error != "":
+		return r.Error
+	case r.Mode != "" && r.Mode != ModeBandwidth && r.Mode != ModeCost:
+		return fmt.Sprintf("unknown mode %q (want %q or %q)", r.Mode, ModeBandwidth, ModeCost)
 	case r.Client == nil && r.Server == nil:
 		return "no client and no server record"
 	case r.Client == nil:
@@ -285,72 +314,149 @@ func unusable(r Run) string {
 	return ""
 }
 
+// Parts of a record that Record.Unmeasured can name.
+const (
+	PartCPU   = "cpu"
+	PartNode  = "node"
+	PartIface = "iface"
+	PartTCP   = "tcp"
+	// PartWatchedPrefix + NAME: the watched process NAME.
+	PartWatchedPrefix = "watched."
+)
+
+// Measured reports whether the record measured part (see Unmeasured). A nil record measured
+// nothing.
+func (r *Record) Measured(part string) bool {
+	if r == nil {
+		return false
+	}
+	for _, u := range r.Unmeasured {
+		if u == part {
+			return false
+		}
+	}
+	return true
+}
+
+func ptr(v float64) *float64 { return &v }
+
 // figuresOf computes one run's figures; shared reports whether its records measured one machine.
 func figuresOf(r Run) (f RunFigures, shared bool) {
 	c, s := r.Client, r.Server
-	f.Repeat = r.Repeat
+	f.Repeat, f.Mode = r.Repeat, r.Mode
 	f.ClientMbps = clean(c.Mbps)
 	f.ServerMbps = clean(s.Mbps)
 	if serverSends(c, s) {
-		f.ServerIfaceMbps = clean(s.Iface.TxMbps)
-		f.ClientIfaceMbps = clean(c.Iface.RxMbps)
+		f.ServerIfaceMbps = measuredPtr(s, PartIface, s.Iface.TxMbps)
+		f.ClientIfaceMbps = measuredPtr(c, PartIface, c.Iface.RxMbps)
 	} else {
-		f.ServerIfaceMbps = clean(s.Iface.RxMbps)
-		f.ClientIfaceMbps = clean(c.Iface.TxMbps)
+		f.ServerIfaceMbps = measuredPtr(s, PartIface, s.Iface.RxMbps)
+		f.ClientIfaceMbps = measuredPtr(c, PartIface, c.Iface.TxMbps)
 	}
-	f.ClientCores = clean(c.CPU.Cores)
-	f.ServerCores = clean(s.CPU.Cores)
+	f.ClientCores = measuredPtr(c, PartCPU, c.CPU.Cores)
+	f.ServerCores = measuredPtr(s, PartCPU, s.CPU.Cores)
+	// every process on the path must be measured for the kernel share (machine minus them)
+	allProcs := f.ClientCores != nil && f.ServerCores != nil
 	var sidecars float64
-	if cpu, ok := c.Watched[WatchSidecar]; ok {
-		v := clean(cpu.Cores)
-		f.SidecarClientCores = &v
-		sidecars += v
+	sidecarSeen, sidecarsMeasured := false, true
+	for _, side := range []struct {
+		rec *Record
+		dst **float64
+	}{{c, &f.SidecarClientCores}, {s, &f.SidecarServerCores}} {
+		cpu, ok := side.rec.Watched[WatchSidecar]
+		switch {
+		case !side.rec.Measured(PartWatchedPrefix + WatchSidecar):
+			sidecarSeen, sidecarsMeasured, allProcs = true, false, false
+		case ok:
+			v := clean(cpu.Cores)
+			*side.dst = &v
+			sidecars += v
+			sidecarSeen = true
+		}
 	}
-	if cpu, ok := s.Watched[WatchSidecar]; ok {
-		v := clean(cpu.Cores)
-		f.SidecarServerCores = &v
-		sidecars += v
-	}
-	f.ClientNodeBusy = clean(c.Node.BusyCores)
-	f.ServerNodeBusy = clean(s.Node.BusyCores)
-	if r.Forwarder != nil && r.Forwarder.Error == "" {
-		v := clean(r.Forwarder.Node.BusyCores)
-		f.ForwarderNodeBusy = &v
+	f.ClientNodeBusy = nodeBusy(c)
+	f.ServerNodeBusy = nodeBusy(s)
+	fwd, fwdOK := forwarderNode(r)
+	if fwdOK {
+		f.ForwarderNodeBusy = ptr(clean(fwd.BusyCores))
 	}
 	shared = r.SharedNode || (c.Host != "" && c.Host == s.Host)
+	var machine float64
 	if shared {
-		f.MachineBusyCores = meanPositive(f.ClientNodeBusy, f.ServerNodeBusy)
-	} else if f.ClientNodeBusy > 0 && f.ServerNodeBusy > 0 && (r.Forwarder == nil || f.ForwarderNodeBusy != nil && *f.ForwarderNodeBusy > 0) {
+		machine = meanPositive(deref(f.ClientNodeBusy), deref(f.ServerNodeBusy))
+		f.MachineCores = max(c.Node.NumCPU, s.Node.NumCPU)
+		f.Saturated = saturated(machine, f.MachineCores)
+	} else if f.ClientNodeBusy != nil && f.ServerNodeBusy != nil && (r.Forwarder == nil || fwdOK && fwd.BusyCores > 0) {
 		// separate machines: the sum is only meaningful when every node was measured
-		f.MachineBusyCores = f.ClientNodeBusy + f.ServerNodeBusy
-		if f.ForwarderNodeBusy != nil {
-			f.MachineBusyCores += *f.ForwarderNodeBusy
+		machine = *f.ClientNodeBusy + *f.ServerNodeBusy
+		f.MachineCores = c.Node.NumCPU + s.Node.NumCPU
+		f.Saturated = saturated(*f.ClientNodeBusy, c.Node.NumCPU) || saturated(*f.ServerNodeBusy, s.Node.NumCPU)
+		if fwdOK {
+			machine += fwd.BusyCores
+			f.MachineCores += fwd.NumCPU
+			f.Saturated = f.Saturated || saturated(fwd.BusyCores, fwd.NumCPU)
 		}
 	}
-	measured := f.ClientCores + f.ServerCores + sidecars
-	if f.MachineBusyCores > 0 {
-		f.KernelCores = f.MachineBusyCores - measured
-		if f.KernelCores < 0 {
-			f.KernelCores = 0
+	if machine > 0 {
+		f.MachineBusyCores = ptr(machine)
+	}
+	if machine > 0 && allProcs {
+		measured := *f.ClientCores + *f.ServerCores + sidecars
+		f.KernelCores = ptr(machine - measured)
+		if *f.KernelCores < 0 {
+			f.KernelCores = ptr(0)
 			f.KernelClamped = true
 		}
+		f.TotalCores = ptr(measured + *f.KernelCores)
 	}
-	f.TotalCores = measured + f.KernelCores
-	gbps := f.ClientMbps / 1000
-	pg := func(cores float64) float64 {
-		if gbps <= 0 {
-			return 0
+	perGbps := func(cores *float64) *float64 {
+		if cores == nil || f.ClientMbps <= 0 {
+			return nil
 		}
-		return cores / gbps
+		return ptr(*cores / (f.ClientMbps / 1000))
 	}
-	f.ClientCoresPerGbps = pg(f.ClientCores)
-	f.ServerCoresPerGbps = pg(f.ServerCores)
-	f.SidecarCoresPerGbps = pg(sidecars)
-	f.KernelCoresPerGbps = pg(f.KernelCores)
-	f.TotalCoresPerGbps = pg(f.TotalCores)
-	f.Retransmits = float64(c.TCP.Retransmits) + float64(s.TCP.Retransmits)
+	f.ClientCoresPerGbps = perGbps(f.ClientCores)
+	f.ServerCoresPerGbps = perGbps(f.ServerCores)
+	if sidecarSeen && sidecarsMeasured {
+		f.SidecarCoresPerGbps = perGbps(&sidecars)
+	}
+	f.KernelCoresPerGbps = perGbps(f.KernelCores)
+	f.TotalCoresPerGbps = perGbps(f.TotalCores)
+	if c.Measured(PartTCP) && s.Measured(PartTCP) {
+		f.Retransmits = ptr(float64(c.TCP.Retransmits) + float64(s.TCP.Retransmits))
+	}
 	f.SetupSeconds = math.Max(clean(c.SetupSeconds), clean(s.SetupSeconds))
 	return f, shared
+}
+
+// measuredPtr returns v when rec measured part, else nil.
+func measuredPtr(rec *Record, part string, v float64) *float64 {
+	if !rec.Measured(part) {
+		return nil
+	}
+	return ptr(clean(v))
+}
+
+// nodeBusy returns the record's node busy cores, nil when not measured (named unmeasured, or 0:
+// a machine running tcpload is never idle, so 0 is what records without a node reading held).
+func nodeBusy(rec *Record) *float64 {
+	if !rec.Measured(PartNode) || !(clean(rec.Node.BusyCores) > 0) {
+		return nil
+	}
+	return ptr(rec.Node.BusyCores)
+}
+
+// saturated reports whether busy cores exceed SaturationBusyFraction of cores (false when the
+// number of cores is unknown).
+func saturated(busy float64, cores int) bool {
+	return cores > 0 && busy > SaturationBusyFraction*float64(cores)
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // serverSends decides the direction of the data: the records' Sending flags first, then their
@@ -381,74 +487,6 @@ func meanPositive(xs ...float64) float64 {
 		return 0
 	}
 	return sum / float64(n)
-}
-
-// CompareToBaseline sets row.VsBaseline from baseline. Ratios are computed per pair of runs
-// with the same Repeat number (baseline run i vs scenario run i: the e2e suite alternates
-// them, so each pair saw the same machine state) and the Stat summarises the pair ratios. When
-// no repeat numbers match, the ratios fall back to the rows' aggregates (see Comparison.Pairs).
-// Pairs with a zero or unmeasured baseline figure are left out; nothing here yields NaN.
-func CompareToBaseline(row *Row, baseline Row) {
-	if row == nil {
-		return
-	}
-	cmp := &Comparison{Baseline: baseline.Scenario}
-	base := make(map[int]RunFigures, len(baseline.Runs))
-	for _, b := range baseline.Runs {
-		base[b.Repeat] = b
-	}
-	var bw, cost []float64
-	for _, r := range row.Runs {
-		b, ok := base[r.Repeat]
-		if !ok {
-			continue
-		}
-		cmp.Pairs++
-		bw = append(bw, ratio(r.ClientMbps, b.ClientMbps))
-		cost = append(cost, ratio(totalPerGbps(r), totalPerGbps(b)))
-	}
-	if cmp.Pairs > 0 {
-		cmp.BandwidthRatio = Summarize(bw)
-		cmp.CostRatio = Summarize(cost)
-	} else {
-		cmp.BandwidthRatio = statRatio(row.ClientMbps, baseline.ClientMbps)
-		cmp.CostRatio = statRatio(row.TotalCoresPerGbps, baseline.TotalCoresPerGbps)
-	}
-	row.VsBaseline = cmp
-}
-
-// statRatio divides two aggregates: median by median, mean by mean, and the widest range
-// (a.Min/b.Max .. a.Max/b.Min). Empty when either is empty or b's figures are not positive.
-func statRatio(a, b Stat) Stat {
-	if a.N == 0 || b.N == 0 {
-		return Stat{}
-	}
-	med, lo, hi, mean := ratio(a.Median, b.Median), ratio(a.Min, b.Max), ratio(a.Max, b.Min), ratio(a.Mean, b.Mean)
-	if !finite(med) || !finite(lo) || !finite(hi) || !finite(mean) {
-		return Stat{}
-	}
-	return Stat{N: min(a.N, b.N), Median: med, Min: lo, Max: hi, Mean: mean}
-}
-
-// ApplyBaseline compares every row with the row named baseline (CompareToBaseline), the
-// baseline row included (its ratios are 1). It fails when no row has that name.
-func ApplyBaseline(rows []Row, baseline string) error {
-	idx := -1
-	for i := range rows {
-		if rows[i].Scenario == baseline {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
-		return fmt.Errorf("apply baseline: no row named %q among %d rows", baseline, len(rows))
-	}
-	b := rows[idx]
-	b.VsBaseline = nil
-	for i := range rows {
-		CompareToBaseline(&rows[i], b)
-	}
-	return nil
 }
 
 // noteSet keeps notes in order without duplicates.

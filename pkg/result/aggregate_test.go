@@ -22,7 +22,7 @@ func TestAggregateSeparateNodes(t *testing.T) {
 	assert.Equal(t, "plain hosts", row.Title)
 	assert.Equal(t, 3, row.Repeats)
 	assert.False(t, row.SharedNode)
-	assert.Equal(t, Stat{N: 3, Median: 3000, Min: 2000, Max: 4000, Mean: 3000}, row.ClientMbps)
+	assert.Equal(t, Stat{N: 3, Median: 3000, Min: 2000, Max: 4000, Mean: 3000, Values: []float64{2000, 3000, 4000}}, row.ClientMbps)
 	assert.InDelta(t, 3100, row.ServerMbps.Median, 1e-9)
 	assert.InDelta(t, 3000*1.03, row.ClientIfaceMbps.Median, 1e-9, "client iface = rx of the receiver")
 	assert.InDelta(t, 3100*1.03, row.ServerIfaceMbps.Median, 1e-9, "server iface = tx of the sender")
@@ -33,9 +33,9 @@ func TestAggregateSeparateNodes(t *testing.T) {
 	// machine busy = client node + server node
 	assert.InDelta(t, 1.2, row.MachineBusyCores.Median, 1e-9)
 	// kernel = 1.2 - 0.7 = 0.5 in run 0
-	assert.InDelta(t, 0.5, row.Runs[0].KernelCores, 1e-9)
+	assert.InDelta(t, 0.5, *row.Runs[0].KernelCores, 1e-9)
 	assert.InDelta(t, 0.1, row.ClientCoresPerGbps.Median, 1e-9)
-	assert.InDelta(t, 1.2/3, row.Runs[0].TotalCoresPerGbps, 1e-9)
+	assert.InDelta(t, 1.2/3, *row.Runs[0].TotalCoresPerGbps, 1e-9)
 	assert.Equal(t, 20.0, row.Retransmits.Median)
 	assert.Equal(t, 0.5, row.SetupSeconds.Median)
 	assert.Empty(t, row.Notes)
@@ -58,7 +58,11 @@ func TestAggregateSharedNodeSidecarsForwarder(t *testing.T) {
 	assert.InDelta(t, 0.5, row.SidecarCoresPerGbps.Median, 1e-9)
 	assert.InDelta(t, 0.5, row.KernelCores.Median, 1e-9, "2.0 - 0.3 - 0.2 - 0.6 - 0.4")
 	assert.InDelta(t, 1.0, row.TotalCoresPerGbps.Median, 1e-9)
-	assert.Equal(t, []string{"n1", "n2"}, row.Notes)
+	require.Len(t, row.Notes, 3)
+	assert.Equal(t, []string{"n1", "n2"}, row.Notes[:2])
+	assert.Contains(t, row.Notes[2], "cost measured on a saturated machine (busier than 80% of its cores) in 1 of 1 cost runs")
+	assert.True(t, row.CostSaturated, "2.0 busy cores of 2")
+	assert.True(t, row.Runs[0].Saturated)
 
 	// Separate nodes with a forwarding node: its busy cores count in the machine total.
 	r2 := mkRun("nodeport", runSpec{clientMbps: 1000, serverMbps: 1000, clientCores: 0.1, serverCores: 0.1,
@@ -103,8 +107,8 @@ func TestAggregateBadInput(t *testing.T) {
 	assert.Contains(t, joined, "repeat 0 dropped: no client and no server record")
 	assert.Contains(t, joined, "repeat 4 dropped: no server record")
 	assert.Contains(t, joined, "repeat 1 dropped: client: connect: refused")
-	assert.Contains(t, joined, "kernel share clamped to 0 in 1 of 2 runs")
-	assert.Contains(t, joined, "machine busy cores not measured in 1 of 2 runs")
+	assert.Contains(t, joined, "kernel share clamped to 0 in 1 of 2 cost runs")
+	assert.Contains(t, joined, "machine busy cores not measured in 1 of 2 cost runs")
 	// the zero-Mbps run gives no cores/Gbps: only the good run counts there
 	assert.Equal(t, 1, row.TotalCoresPerGbps.N)
 	assert.InDelta(t, 1.1, row.TotalCoresPerGbps.Median, 1e-9)

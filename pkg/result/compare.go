@@ -1,89 +1,80 @@
 package result
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
+
+	"golang.org/x/perf/benchmath"
 )
+
+// CompareOptions tune Compare.
+type CompareOptions struct {
+	// Alpha is the significance level of the Mann-Whitney U test (0.05 when 0).
+	Alpha float64
+	// Confidence is the level of the medians' confidence intervals (DefaultConfidence, 0.90,
+	// when 0: benchstat's 0.95 needs six repeats for an interval, 0.90 five).
+	Confidence float64
+	// TolerancePct is how much worse (in percent of the old median) a figure may get before a
+	// significant change counts as a regression.
+	TolerancePct float64
+}
+
+// DefaultTolerancePct is the tolerance of `tcpload compare` when none is given.
+const DefaultTolerancePct = 5
 
 // Delta is the change of one figure of one scenario between two summaries.
 type Delta struct {
 	Scenario string `json:"scenario"`
 	Figure   string `json:"figure"`
+	Label    string `json:"label"`
 	Old      Stat   `json:"old"`
 	New      Stat   `json:"new"`
-	// ChangePct is (new median - old median) / old median in percent; nil when the old median
+	// OldCI and NewCI are the confidence intervals of the medians (nil with too few samples).
+	OldCI *ConfInterval `json:"old_ci,omitempty"`
+	NewCI *ConfInterval `json:"new_ci,omitempty"`
+	// OldRange and NewRange are benchstat's "±x%": how far the interval reaches from the
+	// median, in percent ("±∞" with too few samples).
+	OldRange string `json:"old_range,omitempty"`
+	NewRange string `json:"new_range,omitempty"`
+	// ChangePct is (new median - old median) / |old median| in percent; nil when the old median
 	// is 0 or either side was not measured.
 	ChangePct *float64 `json:"change_pct,omitempty"`
-	// Overlap reports whether the old and new [min, max] ranges intersect: a change whose ranges
-	// overlap is within the noise.
-	Overlap bool `json:"overlap"`
+	// P is the p-value of the Mann-Whitney U test between the old and new samples (nil when
+	// either side has no samples).
+	P     *float64 `json:"p,omitempty"`
+	Alpha float64  `json:"alpha,omitempty"`
+	// Significant is P < Alpha: the change is larger than the noise.
+	Significant bool `json:"significant"`
+	// Worse is true for a significant change in the direction that makes the path worse (less
+	// bandwidth, more cost); Regression when it is also beyond the tolerance.
+	Worse      bool `json:"worse,omitempty"`
+	Regression bool `json:"regression,omitempty"`
 	// Only is "old" or "new" when the scenario (or figure) is in one summary only.
 	Only string `json:"only,omitempty"`
-}
-
-// Significant reports whether the change is larger than the noise: both sides measured and
-// their ranges disjoint.
-// With fewer than MinRepeatsForRange repeats on either side there is no range to judge by.
-func (d Delta) Significant() bool {
-	return d.Only == "" && d.Old.N >= MinRepeatsForRange && d.New.N >= MinRepeatsForRange && !d.Overlap
-}
-
-// compareFigures are the figures Compare reports, in order.
-var compareFigures = []struct {
-	key string
-	get func(Row) *Stat
-}{
-	{FigClientMbps, func(r Row) *Stat { return &r.ClientMbps }},
-	{"server_mbps", func(r Row) *Stat { return &r.ServerMbps }},
-	{"client_iface_mbps", func(r Row) *Stat { return &r.ClientIfaceMbps }},
-	{"server_iface_mbps", func(r Row) *Stat { return &r.ServerIfaceMbps }},
-	{"client_cores", func(r Row) *Stat { return &r.ClientCores }},
-	{"server_cores", func(r Row) *Stat { return &r.ServerCores }},
-	{"sidecar_client_cores", func(r Row) *Stat { return r.SidecarClientCores }},
-	{"sidecar_server_cores", func(r Row) *Stat { return r.SidecarServerCores }},
-	{"machine_busy_cores", func(r Row) *Stat { return &r.MachineBusyCores }},
-	{FigClientCoresPerGbps, func(r Row) *Stat { return &r.ClientCoresPerGbps }},
-	{FigServerCoresPerGbps, func(r Row) *Stat { return &r.ServerCoresPerGbps }},
-	{FigSidecarCoresPerGbps, func(r Row) *Stat { return r.SidecarCoresPerGbps }},
-	{FigKernelCoresPerGbps, func(r Row) *Stat { return &r.KernelCoresPerGbps }},
-	{FigTotalCoresPerGbps, func(r Row) *Stat { return &r.TotalCoresPerGbps }},
-	{FigBandwidthRatio, func(r Row) *Stat {
-		if r.VsBaseline == nil {
-			return nil
-		}
-		return &r.VsBaseline.BandwidthRatio
-	}},
-	{FigCostRatio, func(r Row) *Stat {
-		if r.VsBaseline == nil {
-			return nil
-		}
-		return &r.VsBaseline.CostRatio
-	}},
-	{FigRetransmits, func(r Row) *Stat { return &r.Retransmits }},
-	{FigSetupSeconds, func(r Row) *Stat { return &r.SetupSeconds }},
-}
-
-func init() {
-	for k, v := range map[string]string{
-		"server_mbps":          "server Mbps",
-		"client_iface_mbps":    "client iface Mbps",
-		"server_iface_mbps":    "server iface Mbps",
-		"client_cores":         "client cores",
-		"server_cores":         "server cores",
-		"sidecar_client_cores": "client-side sidecar cores",
-		"sidecar_server_cores": "server-side sidecar cores",
-		"machine_busy_cores":   "machine busy cores",
-	} {
-		figureLabels[k] = v
-	}
+	// Hint explains a "~" that more repeats could turn into a verdict.
+	Hint string `json:"hint,omitempty"`
+	// Saturated is true for a cost figure whose old or new row measured its cost on a saturated
+	// machine: the change may be one of the cores available, not of the path.
+	Saturated bool `json:"saturated,omitempty"`
 }
 
 // Compare lists, for every scenario of old and new (in old's order, then new-only scenarios)
-// and every figure measured on either side, the old and new Stats, the change of the median in
-// percent and whether the ranges overlap (what `tcpload compare OLD NEW` prints).
-func Compare(old, new Summary) []Delta {
+// and every figure measured on either side, the old and new samples with their medians'
+// confidence intervals, the change of the median and a Mann-Whitney U test between the
+// samples, as benchstat does (golang.org/x/perf/benchmath, AssumeNothing). A figure's samples
+// are its per-run values (per-pair ratios for ratios to the baseline), taken from the Stat's
+// Values or, for summaries written before Stats kept them, from the row's runs.
+func Compare(old, new Summary, opt CompareOptions) []Delta {
+	if opt.Alpha <= 0 {
+		opt.Alpha = benchmath.DefaultThresholds.CompareAlpha
+	}
+	if opt.Confidence <= 0 || opt.Confidence >= 1 {
+		opt.Confidence = DefaultConfidence
+	}
 	var out []Delta
 	newRows := make(map[string]Row, len(new.Rows))
 	for _, r := range new.Rows {
@@ -92,110 +83,213 @@ func Compare(old, new Summary) []Delta {
 	seen := map[string]bool{}
 	for _, o := range old.Rows {
 		seen[o.Scenario] = true
-		n, ok := newRows[o.Scenario]
-		if !ok {
-			out = append(out, rowDeltas(o, nil)...)
-			continue
+		if n, ok := newRows[o.Scenario]; ok {
+			out = append(out, rowDeltas(&o, &n, opt)...)
+		} else {
+			out = append(out, rowDeltas(&o, nil, opt)...)
 		}
-		out = append(out, rowDeltas(o, &n)...)
 	}
 	for _, n := range new.Rows {
 		if !seen[n.Scenario] {
 			seen[n.Scenario] = true
-			out = append(out, rowDeltasNewOnly(n)...)
+			out = append(out, rowDeltas(nil, &n, opt)...)
 		}
 	}
 	return out
 }
 
-func rowDeltas(o Row, n *Row) []Delta {
-	var out []Delta
-	for _, f := range compareFigures {
-		oldStat := f.get(o)
-		var newStat *Stat
-		if n != nil {
-			newStat = f.get(*n)
+// CommonScenarios lists the scenarios present in both summaries, in old's order.
+func CommonScenarios(old, new Summary) []string {
+	in := map[string]bool{}
+	for _, r := range new.Rows {
+		in[r.Scenario] = true
+	}
+	var out []string
+	for _, r := range old.Rows {
+		if in[r.Scenario] {
+			out = append(out, r.Scenario)
 		}
-		d, ok := delta(o.Scenario, f.key, oldStat, newStat)
-		if ok {
+	}
+	return out
+}
+
+// Regressions returns the deltas that worsened significantly past the tolerance.
+func Regressions(ds []Delta) []Delta {
+	var out []Delta
+	for _, d := range ds {
+		if d.Regression {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
-func rowDeltasNewOnly(n Row) []Delta {
-	var out []Delta
-	for _, f := range compareFigures {
-		if d, ok := delta(n.Scenario, f.key, nil, f.get(n)); ok {
-			out = append(out, d)
+// figureSamples returns the Stat and samples of figure fg in row (nil row: none).
+func figureSamples(row *Row, fg figure) (Stat, []float64) {
+	if row == nil {
+		return Stat{}, nil
+	}
+	st := fg.get(row)
+	if st == nil || st.N == 0 {
+		return Stat{}, nil
+	}
+	if xs := st.samples(); xs != nil {
+		return *st, xs
+	}
+	if fg.run == nil {
+		return *st, nil
+	}
+	var xs []float64
+	for i := range row.Runs {
+		if !modeMatches(row.Runs[i].Mode, fg.mode) {
+			continue
 		}
+		if p := fg.run(&row.Runs[i]); p != nil && finite(*p) {
+			xs = append(xs, *p)
+		}
+	}
+	if len(xs) != st.N {
+		return *st, nil
+	}
+	return *st, xs
+}
+
+func rowDeltas(o, n *Row, opt CompareOptions) []Delta {
+	var out []Delta
+	scenario := ""
+	if o != nil {
+		scenario = o.Scenario
+	} else {
+		scenario = n.Scenario
+	}
+	for _, fg := range figures {
+		os, oxs := figureSamples(o, fg)
+		ns, nxs := figureSamples(n, fg)
+		d := Delta{Scenario: scenario, Figure: fg.key, Label: fg.label, Old: os, New: ns}
+		d.Saturated = isCostFigure(fg.key) && (o != nil && o.CostSaturated || n != nil && n.CostSaturated)
+		switch {
+		case os.N == 0 && ns.N == 0:
+			continue
+		case ns.N == 0:
+			d.Only = "old"
+			out = append(out, d)
+			continue
+		case os.N == 0:
+			d.Only = "new"
+			out = append(out, d)
+			continue
+		}
+		if os.Median != 0 {
+			if v := (ns.Median - os.Median) / math.Abs(os.Median) * 100; finite(v) {
+				d.ChangePct = &v
+			}
+		}
+		if oxs == nil || nxs == nil {
+			d.Hint = "no per-run samples kept in the summary: no test"
+			out = append(out, d)
+			continue
+		}
+		th := &benchmath.Thresholds{CompareAlpha: opt.Alpha}
+		s1, s2 := benchmath.NewSample(oxs, th), benchmath.NewSample(nxs, th)
+		sum1 := benchmath.AssumeNothing.Summary(s1, opt.Confidence)
+		sum2 := benchmath.AssumeNothing.Summary(s2, opt.Confidence)
+		d.OldRange, d.NewRange = "±"+sum1.PctRangeString(), "±"+sum2.PctRangeString()
+		d.OldCI, d.NewCI = summaryCI(sum1), summaryCI(sum2)
+		c := benchmath.AssumeNothing.Compare(s1, s2)
+		p := c.P
+		d.P, d.Alpha = &p, c.Alpha
+		d.Significant = c.P < c.Alpha
+		if d.Significant && d.ChangePct != nil {
+			d.Worse = float64(fg.better)**d.ChangePct < 0
+			d.Regression = d.Worse && math.Abs(*d.ChangePct) > opt.TolerancePct
+		}
+		if !d.Significant {
+			for _, w := range c.Warnings {
+				if strings.HasPrefix(w.Error(), "need ") {
+					d.Hint = fmt.Sprintf("n=%d+%d: %s; run more repeats", len(oxs), len(nxs), w.Error())
+				}
+			}
+		}
+		out = append(out, d)
 	}
 	return out
 }
 
-func delta(scenario, fig string, o, n *Stat) (Delta, bool) {
-	d := Delta{Scenario: scenario, Figure: fig}
-	has := func(s *Stat) bool { return s != nil && s.N > 0 }
-	switch {
-	case !has(o) && !has(n):
-		return d, false
-	case !has(n):
-		d.Old, d.Only = *o, "old"
-		return d, true
-	case !has(o):
-		d.New, d.Only = *n, "new"
-		return d, true
+// summaryCI returns the finite interval of a benchmath summary, or nil.
+func summaryCI(s benchmath.Summary) *ConfInterval {
+	if math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0) || math.IsNaN(s.Lo) || math.IsNaN(s.Hi) {
+		return nil
 	}
-	d.Old, d.New = *o, *n
-	d.Overlap = d.Old.Overlaps(d.New)
-	if d.Old.Median != 0 {
-		if v := (d.New.Median - d.Old.Median) / math.Abs(d.Old.Median) * 100; finite(v) {
-			d.ChangePct = &v
-		}
-	}
-	return d, true
+	return &ConfInterval{Lo: s.Lo, Hi: s.Hi, Confidence: s.Confidence}
 }
 
-// WriteDeltas renders deltas as an aligned text table: scenario, figure, old and new
-// (median with min-max), change of the median, and "noise" when the ranges overlap or
-// "CHANGED" when they do not.
+// WriteDeltas renders deltas as an aligned text table in benchstat's manner: scenario, figure,
+// old and new medians with the reach of their confidence intervals (±%), and the change of the
+// median with the test's p-value and sample sizes, or "~" when the change is not significant.
+// A significant change says "better" or "worse", and "REGRESSION" when it is worse past the
+// tolerance; a hint says when more repeats could tell.
 func WriteDeltas(w io.Writer, deltas []Delta) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tfigure\told\tnew\tchange\tverdict")
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tfigure\told\tnew\tdelta\tverdict")
 	for _, d := range deltas {
-		change, verdict := "n/a", ""
-		if d.ChangePct != nil {
-			change = fmt.Sprintf("%+.1f%%", *d.ChangePct)
-		}
+		old, cur := cell(d.Old, d.OldRange), cell(d.New, d.NewRange)
+		var delta, verdict string
 		switch {
 		case d.Only != "":
-			verdict = "only in " + d.Only
-		case d.Old.N < MinRepeatsForRange || d.New.N < MinRepeatsForRange:
-			verdict = fmt.Sprintf("? (n=%d/%d: too few repeats to tell from noise)", d.Old.N, d.New.N)
-		case d.Overlap:
-			verdict = "noise"
+			delta, verdict = "", "only in "+d.Only
+		case d.P == nil:
+			delta = "?"
+			if d.ChangePct != nil {
+				delta = fmt.Sprintf("%+.2f%% ?", *d.ChangePct)
+			}
+			verdict = d.Hint
+		case !d.Significant:
+			delta = fmt.Sprintf("~ (p=%.3f n=%d+%d)", *d.P, d.Old.N, d.New.N)
+			verdict = d.Hint
 		default:
-			verdict = "CHANGED"
+			pct := "n/a"
+			if d.ChangePct != nil {
+				pct = fmt.Sprintf("%+.2f%%", *d.ChangePct)
+			}
+			delta = fmt.Sprintf("%s (p=%.3f n=%d+%d)", pct, *d.P, d.Old.N, d.New.N)
+			switch {
+			case d.Regression:
+				verdict = "REGRESSION"
+			case d.Worse:
+				verdict = "worse (within tolerance)"
+			case d.ChangePct != nil && figureBetter(d.Figure) != neutral:
+				verdict = "better"
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Scenario, FigureLabel(d.Figure), StatCell(d.Old), StatCell(d.New), change, verdict)
+		if d.Saturated {
+			verdict = strings.TrimPrefix(verdict+"; cost saturated", "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Scenario, FigureLabel(d.Figure), old, cur, delta, verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write deltas: %w", err)
 	}
+	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n"))); err != nil {
+			return fmt.Errorf("write deltas: %w", err)
+		}
+	}
 	return nil
 }
 
-// StatCell renders a Stat compactly as "median (min–max)", just "median" when all repeats
-// agree or there is one, and "-" when not measured.
-func StatCell(s Stat) string {
+func figureBetter(key string) int {
+	f, _ := figureByKey(key)
+	return f.better
+}
+
+// cell renders a median with its interval's reach: "3000 ±2%".
+func cell(s Stat, rng string) string {
 	if s.N == 0 {
-		return "-"
+		return NotMeasured
 	}
-	m := Num(s.Median)
-	lo, hi := Num(s.Min), Num(s.Max)
-	if s.N == 1 || (lo == m && hi == m) {
-		return m
+	if rng == "" {
+		return Num(s.Median)
 	}
-	return m + " (" + lo + "–" + hi + ")"
+	return Num(s.Median) + " " + rng
 }

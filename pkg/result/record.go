@@ -61,6 +61,10 @@ type Record struct {
 
 	// Error is set only when the run failed; the rest of the record holds what was measured.
 	Error string `json:"error,omitempty"`
+
+	// Unmeasured lists the parts of the record that could not be measured ("cpu", "node",
+	// "iface", "tcp", "watched.NAME"): their figures are absent, never 0.
+	Unmeasured []string `json:"unmeasured,omitempty"`
 }
 
 // CPU is the CPU used by one process (all threads) or one container over the window, in cores

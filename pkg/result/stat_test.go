@@ -19,12 +19,12 @@ func TestSummarize(t *testing.T) {
 		{"nil", nil, Stat{}},
 		{"empty", []float64{}, Stat{}},
 		{"only non-finite", []float64{nan, inf, -inf}, Stat{}},
-		{"one", []float64{3}, Stat{N: 1, Median: 3, Min: 3, Max: 3, Mean: 3}},
-		{"odd unsorted", []float64{5, 1, 3}, Stat{N: 3, Median: 3, Min: 1, Max: 5, Mean: 3}},
-		{"even", []float64{4, 1, 2, 3}, Stat{N: 4, Median: 2.5, Min: 1, Max: 4, Mean: 2.5}},
-		{"NaN dropped", []float64{nan, 2, inf, 4}, Stat{N: 2, Median: 3, Min: 2, Max: 4, Mean: 3}},
+		{"one", []float64{3}, Stat{N: 1, Median: 3, Min: 3, Max: 3, Mean: 3, Values: []float64{3}}},
+		{"odd unsorted", []float64{5, 1, 3}, Stat{N: 3, Median: 3, Min: 1, Max: 5, Mean: 3, Values: []float64{1, 3, 5}}},
+		{"even", []float64{4, 1, 2, 3}, Stat{N: 4, Median: 2.5, Min: 1, Max: 4, Mean: 2.5, Values: []float64{1, 2, 3, 4}}},
+		{"NaN dropped", []float64{nan, 2, inf, 4}, Stat{N: 2, Median: 3, Min: 2, Max: 4, Mean: 3, Values: []float64{2, 4}}},
 		{"huge values do not overflow", []float64{math.MaxFloat64, math.MaxFloat64},
-			Stat{N: 2, Median: math.MaxFloat64, Min: math.MaxFloat64, Max: math.MaxFloat64, Mean: math.MaxFloat64}},
+			Stat{N: 2, Median: math.MaxFloat64, Min: math.MaxFloat64, Max: math.MaxFloat64, Mean: math.MaxFloat64, Values: []float64{math.MaxFloat64, math.MaxFloat64}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,14 +40,8 @@ func TestSummarizeDoesNotReorderInput(t *testing.T) {
 	assert.Equal(t, []float64{3, 1, 2}, in)
 }
 
-func TestStatOverlapsAndSpread(t *testing.T) {
-	a := Stat{N: 3, Median: 2, Min: 1, Max: 3}
-	assert.True(t, a.Overlaps(Stat{N: 2, Median: 3.5, Min: 3, Max: 4}))
-	assert.False(t, a.Overlaps(Stat{N: 2, Median: 4.5, Min: 4, Max: 5}))
-	assert.False(t, a.Overlaps(Stat{}))
-	assert.Equal(t, 2.0, a.Spread())
-	assert.Equal(t, 0.0, Stat{}.Spread())
-	assert.True(t, a.Valid())
+func TestStatValid(t *testing.T) {
+	assert.True(t, Summarize([]float64{1}).Valid())
 	assert.False(t, Stat{}.Valid())
 }
 
@@ -72,9 +66,8 @@ func TestNum(t *testing.T) {
 	}
 }
 
-func TestStatCell(t *testing.T) {
-	assert.Equal(t, "-", StatCell(Stat{}))
-	assert.Equal(t, "3072", StatCell(Stat{N: 1, Median: 3072, Min: 3072, Max: 3072}))
-	assert.Equal(t, "3072 (3010–3110)", StatCell(Stat{N: 3, Median: 3072, Min: 3010, Max: 3110}))
-	assert.Equal(t, "0.28", StatCell(Stat{N: 3, Median: 0.281, Min: 0.279, Max: 0.282}))
+func TestStatString(t *testing.T) {
+	assert.Equal(t, "not measured", Stat{}.String())
+	assert.Equal(t, "median 2.00 (min 1.00, max 3.00, n=3)", Summarize([]float64{1, 2, 3}).String())
+	assert.Equal(t, "3072 (n=1)", Summarize([]float64{3072}).String())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 )
 
 // SummarySchema is the value of Summary.Schema for summaries written by this version.
@@ -91,7 +92,59 @@ func DecodeSummary(data []byte) (*Summary, error) {
 	if s.Schema != SummarySchema {
 		return nil, fmt.Errorf("decode summary: schema %q, want %q", s.Schema, SummarySchema)
 	}
+	s.upgradeLegacyRows()
 	return &s, nil
+}
+
+// LegacyNote is the note added to a row read from a summary written before bandwidth and cost
+// runs were separate.
+const LegacyNote = "written before bandwidth and cost were measured in separate runs: the cost figures come from the same unpaced runs as the bandwidth"
+
+// upgradeLegacyRows fills, for rows written before runs had a mode, what the rows of this
+// version say: which runs gave which figures, the load the cost was measured at (the same
+// unpaced runs), and whether those runs saturated the machine (from the summary's "cpus"
+// setting, the only record of the cores such summaries kept).
+func (s *Summary) upgradeLegacyRows() {
+	cpus, _ := strconv.Atoi(s.Settings["cpus"])
+	for i := range s.Rows {
+		r := &s.Rows[i]
+		if r.BandwidthRuns != 0 || r.CostRuns != 0 || r.Repeats == 0 || r.CoresPerGbpsOf != "" {
+			continue
+		}
+		legacy := true
+		for _, f := range r.Runs {
+			if f.Mode != "" {
+				legacy = false
+			}
+		}
+		if !legacy {
+			continue
+		}
+		r.BandwidthRuns, r.CostRuns = r.Repeats, r.Repeats
+		r.CostLoadMbps = r.ClientMbps
+		r.CoresPerGbpsOf = CoresPerGbpsOf
+		for j := range r.Runs {
+			f := &r.Runs[j]
+			if f.MachineCores == 0 && cpus > 0 && r.SharedNode {
+				f.MachineCores = cpus
+			}
+			if f.MachineBusyCores != nil && saturated(*f.MachineBusyCores, f.MachineCores) {
+				f.Saturated = true
+				r.SaturatedCostRuns++
+			}
+		}
+		r.CostSaturated = r.SaturatedCostRuns > 0
+		r.Notes = append(r.Notes, LegacyNote)
+		if r.CostSaturated {
+			r.Notes = append(r.Notes, fmt.Sprintf("cost measured on a saturated machine (busier than %.0f%% of its cores) in %d of %d cost runs: its cores per Gbps are capped by the cores available",
+				SaturationBusyFraction*100, r.SaturatedCostRuns, r.CostRuns))
+		}
+		if r.VsBaseline != nil && r.VsBaseline.CostPairs == 0 && r.VsBaseline.BandwidthPairs == 0 {
+			r.VsBaseline.BandwidthPairs, r.VsBaseline.CostPairs = r.VsBaseline.Pairs, r.VsBaseline.Pairs
+			// at least the row's own saturated runs are in saturated pairs
+			r.VsBaseline.SaturatedCostPairs = min(r.SaturatedCostRuns, r.VsBaseline.CostPairs)
+		}
+	}
 }
 
 // ReadSummary reads one summary from a JSON file.

@@ -30,7 +30,7 @@ func TestSummaryRoundTrip(t *testing.T) {
 	assert.Equal(t, s.Rows[0], back.Rows[0])
 	assert.Equal(t, 0.0, back.Rows[1].ClientMbps.Mean)
 	require.NotNil(t, back.Rows[1].SidecarClientCores)
-	assert.Len(t, back.Gates, 2)
+	assert.Len(t, back.Gates, 1, "the baseline row is not gated")
 	r, ok := back.Row("gr+istio")
 	assert.True(t, ok)
 	assert.Equal(t, "gr+istio", r.Scenario)
@@ -52,4 +52,21 @@ func TestDecodeSummaryErrors(t *testing.T) {
 	s, err := DecodeSummary(buf.Bytes())
 	require.NoError(t, err)
 	assert.Empty(t, s.Rows)
+}
+
+func TestReadLegacySummaryMarksSaturation(t *testing.T) {
+	// the reference results of 2026-11-27 were measured at saturation on 2 cores, before runs
+	// had a mode: reading them says so
+	s, err := ReadSummary(filepath.Join("..", "..", "testdata", "reference", "local-2026-11-27", "summary.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, s.Rows)
+	for _, r := range s.Rows {
+		assert.Equal(t, r.Repeats, r.CostRuns, r.Scenario)
+		assert.Equal(t, r.ClientMbps, r.CostLoadMbps, "%s: cost measured at the bandwidth runs' load", r.Scenario)
+		assert.True(t, r.CostSaturated, "%s: 2 busy cores of 2", r.Scenario)
+		assert.Contains(t, r.Notes, LegacyNote)
+		gs := Gate(r, Bounds{MaxCoresPerGbps: CoreLimits{Total: Val(100)}})
+		require.Len(t, gs, 1)
+		assert.Equal(t, GateFail, gs[0].Status, "a saturated cost does not pass: %s", gs[0])
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -22,18 +21,24 @@ import (
 // `defaults` holds bounds that apply to every scenario; `scenarios` maps a scenario name to
 // bounds that override the defaults for that scenario, key by key (a key not given keeps the
 // default). Every bound is a non-negative number, or the word `off` to switch a default off for
-// one scenario. Unknown keys, negative, NaN or infinite values are errors.
+// one scenario. Unknown keys, empty, negative, NaN or infinite values are errors.
 //
 //	defaults:
-//	  min_client_mbps: 200          # floor on client application Mbps
-//	  min_bandwidth_ratio: 0.5      # floor on client Mbps / baseline client Mbps (paired runs)
-//	  max_cores_per_gbps:           # ceilings on cores per Gbps of client throughput
+//	  confidence: 0.90              # of the gates' confidence intervals (0.5 <= c < 1; default 0.90)
+//	  min_client_mbps: 200          # floor on client application Mbps (bandwidth runs)
+//	  min_bandwidth_ratio: 0.8      # floor on client Mbps / baseline's (per bandwidth pair)
+//	  max_cost_ratio:               # ceilings on cores/Gbps / baseline's (per cost pair)
+//	    client: 1.2
+//	    server: 1.2
+//	    sidecar: 10                 # sidecars' cores/Gbps over the baseline's TOTAL cores/Gbps
+//	    kernel: 1.5
+//	    total: 1.25
+//	  max_cores_per_gbps:           # absolute ceilings on cores per Gbps (cost runs)
 //	    client: 1.0
 //	    server: 1.0
 //	    sidecar: 3.0                # both sidecars summed; skipped when there is no sidecar
 //	    kernel: 2.0                 # machine busy minus the measured processes
 //	    total: 4.0
-//	  max_cost_ratio: 3.0           # ceiling on total cores/Gbps / baseline's (paired runs)
 //	  max_setup_seconds: 30         # ceiling on connection set-up + warm-up time
 //	  max_retransmits: 100000       # ceiling on client + server TCP retransmits per run
 //	scenarios:
@@ -43,8 +48,10 @@ import (
 //	  nodeport:
 //	    max_setup_seconds: off
 //
-// A floor (min_*) or ceiling (max_*) is judged against the Stat of the figure over the repeats
-// by the noise rule documented on Gate.
+// A ratio bound is the tolerance of that figure: `max_cost_ratio: {total: 1.25}` lets the path
+// cost up to 25 % more per Gbps than the baseline measured alternately with it. How a bound is
+// judged against the samples (confidence interval, or the median with too few) is documented
+// on Gate.
 type Thresholds struct {
 	Defaults  Bounds            `yaml:"defaults"`
 	Scenarios map[string]Bounds `yaml:"scenarios"`
@@ -52,22 +59,79 @@ type Thresholds struct {
 
 // Bounds are the limits that apply to one scenario. A Limit left unset is not checked.
 type Bounds struct {
+	// Confidence is the level of the confidence intervals gates are judged by (DefaultConfidence
+	// when unset).
+	Confidence             Limit      `yaml:"confidence"`
 	MinClientMbps          Limit      `yaml:"min_client_mbps"`
 	MinBandwidthRatio      Limit      `yaml:"min_bandwidth_ratio"`
+	MaxCostRatio           CoreLimits `yaml:"max_cost_ratio"`
 	MaxCoresPerGbps        CoreLimits `yaml:"max_cores_per_gbps"`
-	MaxCostRatio           Limit      `yaml:"max_cost_ratio"`
 	MinSidecarCoresPerGbps Limit      `yaml:"min_sidecar_cores_per_gbps"`
 	MaxSetupSeconds        Limit      `yaml:"max_setup_seconds"`
 	MaxRetransmits         Limit      `yaml:"max_retransmits"`
 }
 
-// CoreLimits are ceilings on cores per Gbps, per component.
+// DefaultConfidence is the confidence level of the gates' intervals when the thresholds do not
+// set one. At 0.90 five pairs give an interval (the median's from the 1st to the 5th order
+// statistic, 93.75 % coverage); at 0.95 it takes six.
+const DefaultConfidence = 0.90
+
+// CoreLimits are bounds per cost component.
 type CoreLimits struct {
 	Client  Limit `yaml:"client"`
 	Server  Limit `yaml:"server"`
 	Sidecar Limit `yaml:"sidecar"`
 	Kernel  Limit `yaml:"kernel"`
 	Total   Limit `yaml:"total"`
+}
+
+// coreKeys are the keys a CoreLimits mapping accepts.
+var coreKeys = []string{"client", "server", "sidecar", "kernel", "total"}
+
+// UnmarshalYAML accepts a mapping of the component keys, or `off` for all of them; a single
+// number is an error that says which component to write it under.
+func (c *CoreLimits) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && strings.EqualFold(n.Value, "off") {
+		off := Limit{Set: true, Off: true}
+		*c = CoreLimits{Client: off, Server: off, Sidecar: off, Kernel: off, Total: off}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: want a mapping of components {client, server, sidecar, kernel, total}, e.g. {total: %s}", n.Line, n.Value)
+	}
+	var out CoreLimits
+	dst := map[string]*Limit{"client": &out.Client, "server": &out.Server, "sidecar": &out.Sidecar, "kernel": &out.Kernel, "total": &out.Total}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		l, ok := dst[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: field %s not found (components: %s)", k.Line, k.Value, strings.Join(coreKeys, ", "))
+		}
+		if seen[k.Value] {
+			return fmt.Errorf("line %d: mapping key %q already defined", k.Line, k.Value)
+		}
+		seen[k.Value] = true
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return fmt.Errorf("line %d: %s has no value (a number, or off)", k.Line, k.Value)
+		}
+		if err := l.UnmarshalYAML(v); err != nil {
+			return err
+		}
+	}
+	*c = out
+	return nil
+}
+
+// over applies o's set limits over c's.
+func (c CoreLimits) over(o CoreLimits) CoreLimits {
+	return CoreLimits{
+		Client:  c.Client.over(o.Client),
+		Server:  c.Server.over(o.Server),
+		Sidecar: c.Sidecar.over(o.Sidecar),
+		Kernel:  c.Kernel.over(o.Kernel),
+		Total:   c.Total.over(o.Total),
+	}
 }
 
 // Limit is one optional bound: unset, a value, or explicitly off (`off` in YAML), which cancels
@@ -142,9 +206,15 @@ func ParseThresholds(data []byte) (*Thresholds, error) {
 		}
 		return nil, fmt.Errorf("parse thresholds: %w", err)
 	}
-	for name := range t.Scenarios {
+	if err := t.Defaults.Confidence.checkConfidence("defaults"); err != nil {
+		return nil, err
+	}
+	for name, b := range t.Scenarios {
 		if strings.TrimSpace(name) == "" {
 			return nil, errors.New("parse thresholds: empty scenario name")
+		}
+		if err := b.Confidence.checkConfidence("scenario " + name); err != nil {
+			return nil, err
 		}
 	}
 	// yaml.v3 does not call UnmarshalYAML for an empty value: `min_client_mbps:` would switch
@@ -156,6 +226,17 @@ func ParseThresholds(data []byte) (*Thresholds, error) {
 		}
 	}
 	return &t, nil
+}
+
+// checkConfidence rejects a confidence level outside [0.5, 1) or `off`.
+func (l Limit) checkConfidence(where string) error {
+	if !l.Set {
+		return nil
+	}
+	if l.Off || l.Value < 0.5 || l.Value >= 1 {
+		return fmt.Errorf("parse thresholds: %s: confidence must be a number from 0.5 to below 1 (e.g. 0.90)", where)
+	}
+	return nil
 }
 
 // noEmptyValues reports the first mapping key whose value is empty (null).
@@ -188,16 +269,11 @@ func (t *Thresholds) For(scenario string) Bounds {
 		return d
 	}
 	return Bounds{
-		MinClientMbps:     d.MinClientMbps.over(o.MinClientMbps),
-		MinBandwidthRatio: d.MinBandwidthRatio.over(o.MinBandwidthRatio),
-		MaxCoresPerGbps: CoreLimits{
-			Client:  d.MaxCoresPerGbps.Client.over(o.MaxCoresPerGbps.Client),
-			Server:  d.MaxCoresPerGbps.Server.over(o.MaxCoresPerGbps.Server),
-			Sidecar: d.MaxCoresPerGbps.Sidecar.over(o.MaxCoresPerGbps.Sidecar),
-			Kernel:  d.MaxCoresPerGbps.Kernel.over(o.MaxCoresPerGbps.Kernel),
-			Total:   d.MaxCoresPerGbps.Total.over(o.MaxCoresPerGbps.Total),
-		},
+		Confidence:             d.Confidence.over(o.Confidence),
+		MinClientMbps:          d.MinClientMbps.over(o.MinClientMbps),
+		MinBandwidthRatio:      d.MinBandwidthRatio.over(o.MinBandwidthRatio),
 		MaxCostRatio:           d.MaxCostRatio.over(o.MaxCostRatio),
+		MaxCoresPerGbps:        d.MaxCoresPerGbps.over(o.MaxCoresPerGbps),
 		MinSidecarCoresPerGbps: d.MinSidecarCoresPerGbps.over(o.MinSidecarCoresPerGbps),
 		MaxSetupSeconds:        d.MaxSetupSeconds.over(o.MaxSetupSeconds),
 		MaxRetransmits:         d.MaxRetransmits.over(o.MaxRetransmits),
@@ -221,300 +297,5 @@ func (t *Thresholds) UnknownScenarios(known []string) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
-}
-
-// Figures a gate can check (GateResult.Figure, Violation.Figure).
-const (
-	FigClientMbps          = "client_mbps"
-	FigBandwidthRatio      = "bandwidth_ratio"
-	FigClientCoresPerGbps  = "client_cores_per_gbps"
-	FigServerCoresPerGbps  = "server_cores_per_gbps"
-	FigSidecarCoresPerGbps = "sidecar_cores_per_gbps"
-	FigKernelCoresPerGbps  = "kernel_cores_per_gbps"
-	FigTotalCoresPerGbps   = "total_cores_per_gbps"
-	FigCostRatio           = "cost_ratio"
-	FigSetupSeconds        = "setup_seconds"
-	FigRetransmits         = "retransmits"
-	// FigFailedRuns counts repeats that produced no usable records (gated at 0, always).
-	FigFailedRuns = "failed_runs"
-)
-
-var figureLabels = map[string]string{
-	FigClientMbps:          "client Mbps",
-	FigBandwidthRatio:      "client Mbps ratio to baseline",
-	FigClientCoresPerGbps:  "client cores/Gbps",
-	FigServerCoresPerGbps:  "server cores/Gbps",
-	FigSidecarCoresPerGbps: "sidecar cores/Gbps",
-	FigKernelCoresPerGbps:  "kernel cores/Gbps",
-	FigTotalCoresPerGbps:   "total cores/Gbps",
-	FigCostRatio:           "total cores/Gbps ratio to baseline",
-	FigSetupSeconds:        "set-up seconds",
-	FigRetransmits:         "retransmits",
-	FigFailedRuns:          "failed repeats",
-}
-
-// FigureLabel returns the human name of a figure key (the key itself when unknown).
-func FigureLabel(fig string) string {
-	if l, ok := figureLabels[fig]; ok {
-		return l
-	}
-	return fig
-}
-
-// Bound kinds.
-const (
-	BoundMin = "min"
-	BoundMax = "max"
-)
-
-// Gate statuses.
-const (
-	GatePass = "pass"
-	// GateWarn: the median is beyond the bound but some repeats are not, so the difference is
-	// within the noise; the gate does not fail.
-	GateWarn = "warn"
-	GateFail = "fail"
-	// GateSkip: the bound does not apply (e.g. a sidecar ceiling in a scenario without sidecar).
-	GateSkip = "skip"
-)
-
-// GateResult is one bound checked against one row.
-type GateResult struct {
-	Scenario  string  `json:"scenario"`
-	Figure    string  `json:"figure"`
-	Bound     string  `json:"bound"` // "min" or "max"
-	Threshold float64 `json:"threshold"`
-	Measured  Stat    `json:"measured"`
-	Status    string  `json:"status"`
-	Reason    string  `json:"reason,omitempty"`
-}
-
-// Violation is a failed gate.
-type Violation struct {
-	Scenario  string
-	Figure    string
-	Bound     string // "min" or "max"
-	Threshold float64
-	Measured  Stat
-	// Reason is set when the figure could not be judged (e.g. not measured).
-	Reason string
-}
-
-// String describes the violation, e.g. "gr+istio: client Mbps ratio to baseline median 0.41
-// (min 0.39, max 0.44, n=3) is below the floor 0.50".
-func (v Violation) String() string {
-	lbl := FigureLabel(v.Figure)
-	if v.Measured.N == 0 {
-		r := v.Reason
-		if r == "" {
-			r = "not measured"
-		}
-		return fmt.Sprintf("%s: %s %s (%s %s)", v.Scenario, lbl, r, boundNoun(v.Bound), numExact(v.Threshold))
-	}
-	dir := "below"
-	if v.Bound == BoundMax {
-		dir = "above"
-	}
-	return fmt.Sprintf("%s: %s %s is %s the %s %s", v.Scenario, lbl, describe(v.Measured), dir, boundNoun(v.Bound), numExact(v.Threshold))
-}
-
-// String describes the gate result on one line, prefixed with PASS, WARN, FAIL or SKIP.
-func (g GateResult) String() string {
-	tag := strings.ToUpper(g.Status)
-	lbl := FigureLabel(g.Figure)
-	switch g.Status {
-	case GateFail:
-		return "FAIL " + g.Violation().String()
-	case GateSkip:
-		return fmt.Sprintf("SKIP %s: %s %s %s: %s", g.Scenario, lbl, boundNoun(g.Bound), numExact(g.Threshold), g.Reason)
-	case GateWarn:
-		return fmt.Sprintf("WARN %s: %s %s is %s the %s %s, but %s: within the noise", g.Scenario, lbl, describe(g.Measured),
-			map[string]string{BoundMin: "below", BoundMax: "above"}[g.Bound], boundNoun(g.Bound), numExact(g.Threshold), g.Reason)
-	}
-	op := ">="
-	if g.Bound == BoundMax {
-		op = "<="
-	}
-	return fmt.Sprintf("%s %s: %s %s %s %s %s", tag, g.Scenario, lbl, describe(g.Measured), op, boundNoun(g.Bound), numExact(g.Threshold))
-}
-
-// Violation converts the result to a Violation (meaningful when Status is GateFail).
-func (g GateResult) Violation() Violation {
-	v := Violation{Scenario: g.Scenario, Figure: g.Figure, Bound: g.Bound, Threshold: g.Threshold, Measured: g.Measured}
-	if g.Measured.N == 0 {
-		v.Reason = g.Reason
-	}
-	return v
-}
-
-func boundNoun(b string) string {
-	if b == BoundMax {
-		return "ceiling"
-	}
-	return "floor"
-}
-
-// describe renders a Stat as "median X (min A, max B, n=N)", or "X (n=1)".
-func describe(s Stat) string {
-	if s.N == 1 {
-		return fmt.Sprintf("%s (n=1)", Num(s.Median))
-	}
-	return fmt.Sprintf("median %s (min %s, max %s, n=%d)", Num(s.Median), Num(s.Min), Num(s.Max), s.N)
-}
-
-// Num formats a figure compactly: no decimals from 100 up, one from 10, two below, and three
-// significant digits under 0.1 (so 0.05 stays 0.05). Non-finite values print as "n/a".
-func Num(x float64) string {
-	if !finite(x) {
-		return "n/a"
-	}
-	a := math.Abs(x)
-	switch {
-	case a >= 100:
-		return strconv.FormatFloat(x, 'f', 0, 64)
-	case a >= 10:
-		return strconv.FormatFloat(x, 'f', 1, 64)
-	case a >= 0.1 || a == 0:
-		return strconv.FormatFloat(x, 'f', 2, 64)
-	}
-	return strconv.FormatFloat(x, 'g', 3, 64)
-}
-
-// numExact formats a threshold: like Num, but with all its digits when Num would round it
-// (0.405 stays 0.405, so it is never shown equal to a measured 0.41).
-func numExact(x float64) string {
-	n := Num(x)
-	if v, err := strconv.ParseFloat(n, 64); err == nil && v == x {
-		return n
-	}
-	if e := strconv.FormatFloat(x, 'f', -1, 64); len(e) <= 12 {
-		return e
-	}
-	return n
-}
-
-// MinRepeatsForRange is the number of repeats from which the range of the repeats, not the
-// median alone, decides a gate (see Gate).
-const MinRepeatsForRange = 3
-
-// Gate checks every active bound of b against row and returns one GateResult per bound, in a
-// fixed order.
-//
-// Noise rule ("a gate fails only on a difference larger than the noise"): with n >= 3 repeats
-// the noise is the narrower half of the repeats' spread, min(median-min, max-median) — what
-// the repeats scatter over on their quieter side, so one outlier cannot widen it. A bound fails
-// when the median is beyond it by more than that noise; a median beyond the bound by less is
-// "warn". Every repeat beyond the bound always fails (the distance then exceeds the noise), and
-// so does a majority beyond it with the others close together: [0.1, 0.1, 0.6] against a floor
-// of 0.5 fails, [0.45, 0.48, 0.52] warns. With n < 3 there is no usable spread and the median
-// decides alone (n = 1: the value; n = 2: the mean of the two). A figure that was not measured
-// (n = 0) fails, except a sidecar ceiling in a row without sidecar, which is skipped; a ratio
-// bound fails when the row was not compared with a baseline; a row whose repeats failed (Row.
-// Dropped > 0) fails a "runs" gate of its own, whatever the thresholds say.
-//
-// Why this rule: a scenario whose true value sits at the bound has its median on the wrong side
-// half the time, but then by about as much as the repeats scatter, which warns; a real
-// regression larger than the scatter moves the median across by more, and fails every time.
-// Ratios to the baseline are computed per alternating pair, so machine-wide drift is cancelled
-// before the rule is applied.
-func Gate(row Row, b Bounds) []GateResult {
-	var out []GateResult
-	add := func(fig, bound string, l Limit, st *Stat, missing string) {
-		if !l.Active() {
-			return
-		}
-		g := GateResult{Scenario: row.Scenario, Figure: fig, Bound: bound, Threshold: l.Value}
-		if !finite(l.Value) || l.Value < 0 { // only possible for Bounds built in code
-			g.Threshold, g.Status, g.Reason = 0, GateFail, fmt.Sprintf("invalid threshold %v", l.Value)
-			out = append(out, g)
-			return
-		}
-		if st == nil {
-			g.Status, g.Reason = GateFail, missing
-			if fig == FigSidecarCoresPerGbps && bound == BoundMax {
-				g.Status = GateSkip
-			}
-			out = append(out, g)
-			return
-		}
-		g.Measured = *st
-		g.Status, g.Reason = judge(*st, bound, l.Value)
-		out = append(out, g)
-	}
-	var bw, cost *Stat
-	if row.VsBaseline != nil {
-		bw, cost = &row.VsBaseline.BandwidthRatio, &row.VsBaseline.CostRatio
-	}
-	const noBase = "not compared with a baseline"
-	const noSidecar = "no sidecar measured"
-	add(FigClientMbps, BoundMin, b.MinClientMbps, &row.ClientMbps, "")
-	add(FigBandwidthRatio, BoundMin, b.MinBandwidthRatio, bw, noBase)
-	add(FigSidecarCoresPerGbps, BoundMin, b.MinSidecarCoresPerGbps, row.SidecarCoresPerGbps, noSidecar)
-	add(FigClientCoresPerGbps, BoundMax, b.MaxCoresPerGbps.Client, &row.ClientCoresPerGbps, "")
-	add(FigServerCoresPerGbps, BoundMax, b.MaxCoresPerGbps.Server, &row.ServerCoresPerGbps, "")
-	add(FigSidecarCoresPerGbps, BoundMax, b.MaxCoresPerGbps.Sidecar, row.SidecarCoresPerGbps, noSidecar)
-	add(FigKernelCoresPerGbps, BoundMax, b.MaxCoresPerGbps.Kernel, &row.KernelCoresPerGbps, "")
-	add(FigTotalCoresPerGbps, BoundMax, b.MaxCoresPerGbps.Total, &row.TotalCoresPerGbps, "")
-	add(FigCostRatio, BoundMax, b.MaxCostRatio, cost, noBase)
-	add(FigSetupSeconds, BoundMax, b.MaxSetupSeconds, &row.SetupSeconds, "")
-	add(FigRetransmits, BoundMax, b.MaxRetransmits, &row.Retransmits, "")
-	if row.Dropped > 0 { // a repeat that failed is a failed measurement, whatever the bounds
-		d := float64(row.Dropped)
-		out = append(out, GateResult{Scenario: row.Scenario, Figure: FigFailedRuns, Bound: BoundMax,
-			Measured: Stat{N: 1, Median: d, Min: d, Max: d, Mean: d}, Status: GateFail})
-	}
-	return out
-}
-
-// judge applies the noise rule documented on Gate.
-func judge(st Stat, bound string, t float64) (status, reason string) {
-	if st.N == 0 {
-		return GateFail, "not measured"
-	}
-	beyond := func(x float64) bool {
-		if bound == BoundMax {
-			return x > t
-		}
-		return x < t
-	}
-	if !beyond(st.Median) { // for n = 2 the median is the mean of the two
-		return GatePass, ""
-	}
-	if st.N < MinRepeatsForRange {
-		return GateFail, ""
-	}
-	dist := math.Abs(st.Median - t)
-	noise := math.Min(st.Median-st.Min, st.Max-st.Median)
-	if dist > noise {
-		return GateFail, ""
-	}
-	return GateWarn, fmt.Sprintf("only by %s, less than the repeats' spread on their quieter side (%s)", Num(dist), Num(noise))
-}
-
-// Check returns the violations of b by row (the failed gates of Gate).
-func Check(row Row, b Bounds) []Violation {
-	var out []Violation
-	for _, g := range Gate(row, b) {
-		if g.Status == GateFail {
-			out = append(out, g.Violation())
-		}
-	}
-	return out
-}
-
-// ApplyGates checks every row against t.For(row.Scenario), stores all results in s.Gates and
-// returns the violations. A nil t checks nothing.
-func (s *Summary) ApplyGates(t *Thresholds) []Violation {
-	s.Gates = nil
-	var out []Violation
-	for _, row := range s.Rows {
-		for _, g := range Gate(row, t.For(row.Scenario)) {
-			s.Gates = append(s.Gates, g)
-			if g.Status == GateFail {
-				out = append(out, g.Violation())
-			}
-		}
-	}
 	return out
 }

@@ -39,7 +39,15 @@ func TestParseThresholds(t *testing.T) {
 		wantErr string
 	}{
 		{"ok", "defaults:\n  min_client_mbps: 100\n", ""},
-		{"off", "defaults:\n  max_cost_ratio: 3\nscenarios:\n  a:\n    max_cost_ratio: off\n", ""},
+		{"off", "defaults:\n  max_cost_ratio: {total: 3}\nscenarios:\n  a:\n    max_cost_ratio: off\n", ""},
+		{"confidence", "defaults:\n  confidence: 0.95\nscenarios:\n  a:\n    confidence: 0.8\n", ""},
+		{"confidence too high", "defaults:\n  confidence: 1\n", "confidence must be"},
+		{"confidence too low in a scenario", "scenarios:\n  a:\n    confidence: 0.3\n", "scenario a: confidence must be"},
+		{"confidence off", "defaults:\n  confidence: off\n", "confidence must be"},
+		{"cost ratio as one number", "defaults:\n  max_cost_ratio: 3\n", "{total: 3}"},
+		{"unknown cost ratio component", "defaults:\n  max_cost_ratio: {envoy: 2}\n", "field envoy not found"},
+		{"empty cost ratio component", "defaults:\n  max_cost_ratio: {total: }\n", "total has no value"},
+		{"duplicate cost ratio component", "defaults:\n  max_cost_ratio: {total: 1, total: 2}\n", "already defined"},
 		{"unknown top key", "default:\n  min_client_mbps: 100\n", "field default not found"},
 		{"empty value", "defaults:\n  min_client_mbps:\n", "min_client_mbps has no value"},
 		{"null value in a scenario", "scenarios:\n  gr:\n    max_cost_ratio: ~\n", "max_cost_ratio has no value"},
@@ -47,14 +55,14 @@ func TestParseThresholds(t *testing.T) {
 		{"unknown core key", "defaults:\n  max_cores_per_gbps: {envoy: 1}\n", "envoy"},
 		{"unknown key in scenario", "scenarios:\n  gr:\n    max_bogus: 1\n", "max_bogus"},
 		{"negative", "defaults:\n  min_client_mbps: -5\n", "negative bound -5"},
-		{"nan", "defaults:\n  max_cost_ratio: .nan\n", "not a finite number"},
-		{"inf", "defaults:\n  max_cost_ratio: .inf\n", "not a finite number"},
-		{"text", "defaults:\n  max_cost_ratio: lots\n", `"lots" is not a number`},
-		{"list", "defaults:\n  max_cost_ratio: [1]\n", "want a number or off"},
+		{"nan", "defaults:\n  max_setup_seconds: .nan\n", "not a finite number"},
+		{"inf", "defaults:\n  max_setup_seconds: .inf\n", "not a finite number"},
+		{"text", "defaults:\n  max_setup_seconds: lots\n", `"lots" is not a number`},
+		{"list", "defaults:\n  max_setup_seconds: [1]\n", "want a number or off"},
 		{"empty", "", "empty document"},
 		{"comments only", "# nothing\n", "empty document"},
 		{"bad yaml", "defaults: [\n", "parse thresholds"},
-		{"duplicate", "defaults:\n  max_cost_ratio: 1\n  max_cost_ratio: 2\n", "already defined"},
+		{"duplicate", "defaults:\n  max_setup_seconds: 1\n  max_setup_seconds: 2\n", "already defined"},
 		{"empty scenario name", "scenarios:\n  \"\": {}\n", "empty scenario name"},
 	}
 	for _, tt := range tests {
@@ -86,59 +94,27 @@ func TestForMergesAndOff(t *testing.T) {
 	th, err := ParseThresholds([]byte(`
 defaults:
   min_client_mbps: 100
-  max_cost_ratio: 3
+  max_cost_ratio: {total: 3, client: 1.2}
   max_cores_per_gbps: {client: 1, total: 4}
 scenarios:
   a:
-    max_cost_ratio: off
+    max_cost_ratio: {total: off}
     max_cores_per_gbps: {total: 6}
+  c:
+    max_cost_ratio: off
 `))
 	require.NoError(t, err)
 	a := th.For("a")
-	assert.False(t, a.MaxCostRatio.Active())
+	assert.False(t, a.MaxCostRatio.Total.Active())
+	assert.Equal(t, Val(1.2), a.MaxCostRatio.Client, "components not overridden keep the default")
+	assert.False(t, th.For("c").MaxCostRatio.Client.Active(), "off switches every component off")
 	assert.Equal(t, Val(6), a.MaxCoresPerGbps.Total)
 	assert.Equal(t, Val(1), a.MaxCoresPerGbps.Client)
 	assert.Equal(t, Val(100), a.MinClientMbps)
-	assert.Equal(t, Val(3), th.For("b").MaxCostRatio)
+	assert.Equal(t, Val(3), th.For("b").MaxCostRatio.Total)
 	var nilT *Thresholds
 	assert.Equal(t, Bounds{}, nilT.For("a"))
 	assert.Nil(t, nilT.UnknownScenarios(nil))
-}
-
-func TestJudgeNoiseRule(t *testing.T) {
-	st := func(n int, med, lo, hi float64) Stat { return Stat{N: n, Median: med, Min: lo, Max: hi, Mean: med} }
-	tests := []struct {
-		name  string
-		s     Stat
-		bound string
-		thr   float64
-		want  string
-	}{
-		{"floor n=3 all above", st(3, 0.9, 0.8, 1), BoundMin, 0.5, GatePass},
-		{"floor n=3 median above min below", st(3, 0.6, 0.4, 0.7), BoundMin, 0.5, GatePass},
-		{"floor n=3 median below max above: noise", st(3, 0.45, 0.4, 0.55), BoundMin, 0.5, GateWarn},
-		{"floor n=3 all below", st(3, 0.41, 0.39, 0.44), BoundMin, 0.5, GateFail},
-		{"floor n=3 max exactly at floor passes as warn", st(3, 0.4, 0.3, 0.5), BoundMin, 0.5, GateWarn},
-		{"floor median exactly at floor passes", st(3, 0.5, 0.4, 0.6), BoundMin, 0.5, GatePass},
-		{"floor n=1 below", st(1, 0.49, 0.49, 0.49), BoundMin, 0.5, GateFail},
-		{"floor n=2 median below even though max above", st(2, 0.45, 0.3, 0.6), BoundMin, 0.5, GateFail},
-		{"floor n=2 median above", st(2, 0.55, 0.45, 0.65), BoundMin, 0.5, GatePass},
-		{"ceiling n=3 all below", st(3, 2, 1, 2.5), BoundMax, 3, GatePass},
-		{"ceiling n=3 median above min below: noise", st(3, 3.2, 2.9, 3.5), BoundMax, 3, GateWarn},
-		{"ceiling n=3 all above", st(3, 3.2, 3.1, 3.5), BoundMax, 3, GateFail},
-		{"ceiling n=1 above", st(1, 3.2, 3.2, 3.2), BoundMax, 3, GateFail},
-		{"ceiling n=5 all above", st(5, 4, 3.01, 9), BoundMax, 3, GateFail},
-		{"floor n=3 one outlier cannot rescue a regression", st(3, 0.1, 0.1, 0.6), BoundMin, 0.5, GateFail},
-		{"ceiling n=3 one outlier cannot rescue a regression", st(3, 3.5, 1.0, 3.5), BoundMax, 3, GateFail},
-		{"floor n=3 median just below, repeats scattered around", st(3, 0.48, 0.45, 0.52), BoundMin, 0.5, GateWarn},
-		{"not measured", Stat{}, BoundMin, 0.5, GateFail},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, _ := judge(tt.s, tt.bound, tt.thr)
-			assert.Equal(t, tt.want, got)
-		})
-	}
 }
 
 func rowWith(scenario string, mutate func(*Row)) Row {
@@ -160,10 +136,10 @@ func rowWith(scenario string, mutate func(*Row)) Row {
 }
 
 func TestCheckAndViolationString(t *testing.T) {
-	b := Bounds{MinBandwidthRatio: Val(0.5), MaxCostRatio: Val(3), MinClientMbps: Val(200)}
+	b := Bounds{MinBandwidthRatio: Val(0.5), MaxCostRatio: CoreLimits{Total: Val(3)}, MinClientMbps: Val(200)}
 	vs := Check(rowWith("gr+istio", nil), b)
 	require.Len(t, vs, 1)
-	assert.Equal(t, "gr+istio: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.50", vs[0].String())
+	assert.Equal(t, "gr+istio: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.50 (n=3: no per-run samples kept; the median decides)", vs[0].String())
 	assert.Equal(t, FigBandwidthRatio, vs[0].Figure)
 	assert.Equal(t, BoundMin, vs[0].Bound)
 	assert.Equal(t, 0.5, vs[0].Threshold)
@@ -172,7 +148,7 @@ func TestCheckAndViolationString(t *testing.T) {
 		r.TotalCoresPerGbps = Stat{N: 1, Median: 5, Min: 5, Max: 5, Mean: 5}
 	}), Bounds{MaxCoresPerGbps: CoreLimits{Total: Val(4)}})
 	require.Len(t, vs, 1)
-	assert.Equal(t, "x: total cores/Gbps 5.00 (n=1) is above the ceiling 4.00", vs[0].String())
+	assert.Equal(t, "x: total cores/Gbps 5.00 (n=1) is above the ceiling 4.00 (n=1: no per-run samples kept; the median decides)", vs[0].String())
 }
 
 func TestGateSidecarAndBaseline(t *testing.T) {
@@ -180,7 +156,7 @@ func TestGateSidecarAndBaseline(t *testing.T) {
 		MinSidecarCoresPerGbps: Val(0.05),
 		MaxCoresPerGbps:        CoreLimits{Sidecar: Val(3), Client: Val(1), Server: Val(1), Kernel: Val(2), Total: Val(4)},
 		MinBandwidthRatio:      Val(0.3),
-		MaxCostRatio:           Val(3),
+		MaxCostRatio:           CoreLimits{Total: Val(3)},
 		MaxSetupSeconds:        Val(30),
 		MaxRetransmits:         Val(1000),
 	}
@@ -207,14 +183,8 @@ func TestGateSidecarAndBaseline(t *testing.T) {
 	require.Len(t, gs, 1)
 	assert.Equal(t, GatePass, gs[0].Status)
 
-	// Warn text.
-	gs = Gate(rowWith("x", nil), Bounds{MinBandwidthRatio: Val(0.42)})
-	require.Len(t, gs, 1)
-	assert.Equal(t, GateWarn, gs[0].Status)
-	assert.Equal(t, "WARN x: client Mbps ratio to baseline median 0.41 (min 0.39, max 0.44, n=3) is below the floor 0.42, but only by 0.01, less than the repeats' spread on their quieter side (0.02): within the noise", gs[0].String())
-
 	// Inactive limits produce nothing.
-	assert.Empty(t, Gate(rowWith("x", nil), Bounds{MaxCostRatio: Limit{Set: true, Off: true}}))
+	assert.Empty(t, Gate(rowWith("x", nil), Bounds{MaxCostRatio: CoreLimits{Total: Limit{Set: true, Off: true}}}))
 }
 
 func TestSummaryApplyGates(t *testing.T) {
@@ -238,7 +208,7 @@ func TestNumExact(t *testing.T) {
 }
 
 func TestGateInvalidThresholdBuiltInCode(t *testing.T) {
-	gs := Gate(rowWith("x", nil), Bounds{MinClientMbps: Val(math.NaN()), MaxCostRatio: Val(-1)})
+	gs := Gate(rowWith("x", nil), Bounds{MinClientMbps: Val(math.NaN()), MaxCostRatio: CoreLimits{Total: Val(-1)}})
 	require.Len(t, gs, 2)
 	for _, g := range gs {
 		assert.Equal(t, GateFail, g.Status)

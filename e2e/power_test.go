@@ -1,0 +1,209 @@
+//go:build gatepower
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/topo"
+)
+
+// The measured power of the gates (make gate-power): trials of the plain scenario measured
+// against its plain baseline as the suite measures every scenario (the same repeats, modes and
+// thresholds), once as it is (A/A: any failed gate is a false alarm) and once with a known
+// regression injected into the scenario's path, which the gate on that figure must catch.
+
+var (
+	flagTrials    = flag.Int("trials", 10, "gate power: trials per injected regression (and of A/A runs)")
+	flagInjectPct = flag.Float64("inject-pct", 20, "gate power: size of the injected regressions, in percent")
+	flagMinDetect = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
+	flagMaxFalse  = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
+)
+
+// injection is a known regression put into the scenario's path for one trial.
+type injection struct {
+	name   string
+	figure string // the gate that must fail; "" for A/A (no gate may fail)
+	modes  []string
+	// apply changes the path (or returns extra tcpload arguments) and returns how to undo it.
+	apply func(t *testing.T, p provider.Path, cal calibration) (extra map[string][]string, undo func())
+}
+
+// calibration is what the unmodified scenario carried and cost, measured once before the trials.
+type calibration struct {
+	clientMbps         float64 // bandwidth runs
+	clientCoresPerGbps float64 // cost runs
+}
+
+// powerResult is one injection's outcome over its trials.
+type powerResult struct {
+	Injection string   `json:"injection"`
+	Figure    string   `json:"figure,omitempty"`
+	Trials    int      `json:"trials"`
+	Failed    int      `json:"failed"` // trials in which the gate (A/A: any gate) failed
+	Rate      float64  `json:"rate"`   // detection rate, or false-alarm rate for A/A
+	Measured  []string `json:"measured"`
+}
+
+func injections(pct float64) []injection {
+	f := 1 - pct/100
+	return []injection{
+		{name: "A/A (scenario = baseline)", modes: modes(),
+			apply: func(*testing.T, provider.Path, calibration) (map[string][]string, func()) { return nil, func() {} }},
+		{name: fmt.Sprintf("bandwidth -%g%% (tc tbf on the server's link)", pct), figure: result.FigBandwidthRatio, modes: []string{result.ModeBandwidth},
+			apply: func(t *testing.T, p provider.Path, cal calibration) (map[string][]string, func()) {
+				rate := cal.clientMbps * f
+				burst := max(int(rate*1e6/8/250), 256<<10) // 4 ms of data, at least 256 KiB
+				run(t, p.Server(), "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf",
+					"rate", fmt.Sprintf("%.0fmbit", rate), "burst", fmt.Sprint(burst), "latency", "50ms")
+				return nil, func() { run(t, p.Server(), "tc", "qdisc", "del", "dev", "eth0", "root") }
+			}},
+		{name: fmt.Sprintf("client CPU +%g%% (tcpload --selftest-burn-per-kb)", pct), figure: result.FigClientCostRatio, modes: []string{result.ModeCost},
+			apply: func(t *testing.T, p provider.Path, cal calibration) (map[string][]string, func()) {
+				// c cores per Gbps = c s of CPU per 1e9/8 bytes = c*8192 ns per KiB
+				ns := cal.clientCoresPerGbps * pct / 100 * 8192
+				return map[string][]string{"client": {"--selftest-burn-per-kb", fmt.Sprintf("%.0fns", ns)}}, func() {}
+			}},
+	}
+}
+
+func TestGatePower(t *testing.T) {
+	requireProvider(t)
+	f := features.New("gate power").
+		Assess("injected regressions are caught and A/A runs pass", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			requireProvider(t)
+			s := topo.Plain
+			base, sc := up(t, topo.Plain), up(t, s)
+			bounds := suite.thresholds.For(s.Name)
+			cal := calibrate(t, sc)
+			t.Logf("calibration: %s carried %.0f Mbps unpaced and cost %.4f client cores/Gbps at the paced load", s.Name, cal.clientMbps, cal.clientCoresPerGbps)
+			var out []powerResult
+			for _, inj := range injections(*flagInjectPct) {
+				pr := powerResult{Injection: inj.name, Figure: inj.figure, Trials: *flagTrials}
+				for trial := 0; trial < *flagTrials; trial++ {
+					extra, undo := inj.apply(t, sc, cal)
+					name := fmt.Sprintf("power-%s-%02d", slug(inj.name), trial)
+					var runs, baseRuns []result.Run
+					for i := 0; i < *flagRepeats; i++ {
+						for _, mode := range inj.modes {
+							baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, i, nil))
+							runs = append(runs, runOnce(t, sc, name, mode, i, extra))
+						}
+					}
+					undo()
+					baseRow := result.Aggregate("baseline:"+name, "", baseRuns)
+					row := result.Aggregate(name, "", runs)
+					result.CompareToBaseline(&row, baseRow)
+					gates := result.Gate(row, bounds)
+					caught, what := judgeTrial(gates, inj.figure)
+					if caught {
+						pr.Failed++
+					}
+					pr.Measured = append(pr.Measured, what)
+					t.Logf("%s trial %d: %v: %s", inj.name, trial, caught, what)
+				}
+				pr.Rate = float64(pr.Failed) / float64(pr.Trials)
+				out = append(out, pr)
+			}
+			writePower(t, out)
+			for _, pr := range out {
+				if pr.Figure == "" {
+					assert.LessOrEqual(t, pr.Rate, *flagMaxFalse, "%s: false-alarm rate", pr.Injection)
+				} else {
+					assert.GreaterOrEqual(t, pr.Rate, *flagMinDetect, "%s: detection rate of the %s gate", pr.Injection, pr.Figure)
+				}
+			}
+			return ctx
+		}).Feature()
+	testenv.Test(t, f)
+}
+
+// calibrate measures the unmodified scenario once in each mode.
+func calibrate(t *testing.T, p provider.Path) calibration {
+	t.Helper()
+	var runs []result.Run
+	for _, mode := range modes() {
+		runs = append(runs, runOnce(t, p, "power-calibration", mode, 0, nil))
+	}
+	row := result.Aggregate("power-calibration", "", runs)
+	require.Positive(t, row.ClientMbps.N, "calibration: bandwidth measured")
+	require.Positive(t, row.ClientCoresPerGbps.N, "calibration: client cost measured (needs the cost runs: -rate > 0)")
+	return calibration{clientMbps: row.ClientMbps.Median, clientCoresPerGbps: row.ClientCoresPerGbps.Median}
+}
+
+// judgeTrial says whether the trial's gate failed (A/A: whether any gate failed) and what it saw.
+func judgeTrial(gates []result.GateResult, figure string) (bool, string) {
+	var seen []string
+	failed := false
+	for _, g := range gates {
+		if figure != "" && g.Figure != figure {
+			continue
+		}
+		if g.Status == result.GateFail {
+			failed = true
+		}
+		if figure != "" || g.Status == result.GateFail {
+			seen = append(seen, g.Status+" "+g.String())
+		}
+	}
+	if figure != "" && len(seen) == 0 {
+		return false, "no gate on " + figure + " in the thresholds: nothing can catch it"
+	}
+	if len(seen) == 0 {
+		seen = append(seen, "no gate failed")
+	}
+	return failed, strings.Join(seen, "; ")
+}
+
+// writePower writes power.json and power.md into the results directory and prints the table.
+func writePower(t *testing.T, out []powerResult) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Gate power: %d trials each, %d repeats per trial (as CI runs), %s windows, thresholds %s, %s\n\n",
+		*flagTrials, *flagRepeats, flagDuration, *flagThresholds, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "| injection | gate | trials | gate failed | rate |\n|---|---|---|---|---|\n")
+	for _, pr := range out {
+		kind, fig := "detection", pr.Figure
+		if fig == "" {
+			kind, fig = "false alarms", "any"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s %.0f %% |\n", pr.Injection, fig, pr.Trials, pr.Failed, kind, pr.Rate*100)
+	}
+	fmt.Print("\n" + b.String())
+	require.NoError(t, os.WriteFile(filepath.Join(suite.results, "power.md"), []byte(b.String()), 0o644))
+	js, err := json.MarshalIndent(out, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(suite.results, "power.json"), js, 0o644))
+}
+
+// slug turns an injection's name into a directory name.
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+		if b.Len() >= 24 {
+			break
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}

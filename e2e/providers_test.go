@@ -1,0 +1,83 @@
+package e2e
+
+// This is the one file of the suite that knows the realisations: it maps -provider to an
+// implementation of provider.Provider. Everything else talks to provider.Provider, Path and Host.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/pathcost/pathcost/pkg/localnet"
+	"github.com/pathcost/pathcost/pkg/provider"
+	"github.com/pathcost/pathcost/pkg/provider/local"
+	"github.com/pathcost/pathcost/pkg/topo"
+)
+
+// providerNames are the -provider values.
+var providerNames = []string{"local", "nskube", "kubeconfig", "kind", "ssh", "vm"}
+
+// openProvider returns the provider named by -provider. A non-empty skip says why this machine
+// cannot run any scenario with it (the tests then skip with that reason); an error is a broken
+// set-up or bad input and ends the run (a usageError: exit 2; otherwise 1). work is a directory
+// for the run's own files (the tcpload binary), removed at the end.
+func openProvider(ctx context.Context, name string, scenarios []topo.Spec, work string) (p provider.Provider, skip string, err error) {
+	switch name {
+	case "local":
+		return openLocal(scenarios, work)
+	case "nskube", "kubeconfig", "kind", "ssh", "vm":
+		return nil, "", usageError{fmt.Errorf("-provider %s is not implemented yet for the scenario suite (only -provider local is); e2e/smoke runs the nskube cluster smoke test", name)}
+	default:
+		return nil, "", usageError{fmt.Errorf("-provider %q unknown: want one of %s", name, strings.Join(providerNames, ", "))}
+	}
+}
+
+// usageError is bad input: the run exits 2.
+type usageError struct{ error }
+
+// openLocal builds the tcpload binary the namespaces run and checks that this machine can run
+// the local provider: without root every scenario skips; as root a missing tool is a broken
+// set-up, not a reason to pass without measuring.
+func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, error) {
+	if runtime.GOOS != "linux" {
+		return nil, "the local provider needs Linux network namespaces", nil
+	}
+	if os.Geteuid() != 0 {
+		return nil, "the local provider needs root (it creates network namespaces, veth pairs, bridges and iptables rules); run as root, e.g. sudo make e2e", nil
+	}
+	p := local.New("")
+	var missing []string
+	for _, s := range scenarios {
+		if err := p.Check(context.Background(), s); err != nil {
+			missing = append(missing, err.Error())
+		}
+	}
+	if len(missing) > 0 {
+		return nil, "", fmt.Errorf("cannot run the scenarios: %s (make e2e installs what is missing as root on Debian/Ubuntu)", strings.Join(missing, "; "))
+	}
+	localnet.HandleSignals()
+	bin, err := buildTCPLoad(work)
+	if err != nil {
+		return nil, "", err
+	}
+	p.Binary = bin
+	return p, "", nil
+}
+
+// buildTCPLoad builds a static tcpload binary into dir.
+func buildTCPLoad(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("build tcpload: %w", err)
+	}
+	bin := filepath.Join(dir, "tcpload")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/tcpload")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build tcpload: %w\n%s", err, out)
+	}
+	return bin, nil
+}
