@@ -3,6 +3,7 @@
 # make test    vet (every build tag) + race tests + e2e compile check for every tag set + actionlint
 # make e2e     the seed's six scenarios in network namespaces (root), one combined table
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
+# make e2e-vm  plain and nodeport on User-Mode Linux VMs booted here (root; -provider vm)
 # See README.md for everything else.
 
 GO        ?= go
@@ -105,3 +106,6 @@ clean:
 
 # cluster-build, cluster-up, cluster-down, cluster-status, e2e-smoke
 include pkg/cluster/nskube/nskube.mk
+
+# vm-deps, e2e-vm (-provider vm: User-Mode Linux VMs booted here)
+include pkg/provider/vm/vm.mk

@@ -88,6 +88,10 @@ var (
 	_ provider.Closer   = (*Provider)(nil)
 )
 
+// runRoot holds one directory per provider run, named after its namespace: the VMs'
+// copy-on-write layers, consoles and UML's own files, and the owner (pid and start time).
+const runRoot = "/var/tmp/pathcost-vm"
+
 // New returns the provider; nothing is built or booted before the first Up.
 func New(cfg Config) *Provider {
 	if cfg.CacheDir == "" {
@@ -208,6 +212,9 @@ func (p *Provider) boot(ctx context.Context, roles []string) error {
 		p.img, p.rel = img, rel
 	}
 	if p.ns == "" {
+		if err := sweep(); err != nil {
+			fmt.Fprintf(p.cfg.Log, "vm: removing what earlier runs left: %v\n", err)
+		}
 		if err := p.makeNetwork(); err != nil {
 			return err
 		}
@@ -255,11 +262,14 @@ func (p *Provider) makeNetwork() error {
 	id := make([]byte, 3)
 	_, _ = rand.Read(id)
 	name := "pcvm" + hex.EncodeToString(id)
-	run, err := os.MkdirTemp("/var/tmp", "pathcost-vm-")
-	if err != nil {
+	run := filepath.Join(runRoot, name)
+	if err := os.MkdirAll(run, 0o700); err != nil {
 		return fmt.Errorf("vm run directory: %w", err)
 	}
 	p.run = run
+	if err := os.WriteFile(filepath.Join(run, "owner"), []byte(selfOwner()), 0o600); err != nil {
+		return fmt.Errorf("vm run directory: %w", err)
+	}
 	if err := netns.Add(name); err != nil {
 		return err
 	}
@@ -414,6 +424,48 @@ func (p *Provider) Close(ctx context.Context) error {
 	}
 	if p.run != "" {
 		errs = append(errs, os.RemoveAll(p.run))
+		_ = os.Remove(runRoot) // when no other run uses it
+	}
+	return errors.Join(errs...)
+}
+
+// selfOwner identifies this process: pid and start time (a reused pid has another).
+func selfOwner() string { return ownerOf(os.Getpid()) }
+
+func ownerOf(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return ""
+	}
+	return fmt.Sprintf("%d %s", pid, f[19])
+}
+
+// sweep removes the VMs, namespaces and run directories of runs whose process is gone (killed
+// before Close); the first boot of a run calls it.
+func sweep() error {
+	entries, err := os.ReadDir(runRoot)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, "pcvm") {
+			continue
+		}
+		owner, _ := os.ReadFile(filepath.Join(runRoot, name, "owner"))
+		var pid int
+		if _, err := fmt.Sscanf(string(owner), "%d", &pid); err == nil && pid > 0 && ownerOf(pid) == string(owner) {
+			continue // alive
+		}
+		errs = append(errs, netns.Delete(name), os.RemoveAll(filepath.Join(runRoot, name)))
 	}
 	return errors.Join(errs...)
 }
