@@ -1,10 +1,15 @@
 package ssh
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -338,4 +343,54 @@ func TestKeepStagesOnce(t *testing.T) {
 	assert.Zero(t, p2.Copied(), "the second run copies nothing")
 	require.NoError(t, p2.Close(ctx))
 	requireClean(t, lab, "a", "b")
+}
+
+// TestKilledRunLeavesNothing kills (SIGKILL) a test process in the middle of a nodeport run: the
+// hosts' guards notice the dropped connections and remove everything.
+func TestKilledRunLeavesNothing(t *testing.T) {
+	lab := sshtest.New(t, []string{"a", "b", "c"}, nil)
+	cfg := labConfig(t, lab, map[string]string{RoleClient: "a", RoleForwarder: "b", RoleServer: "c"})
+	hosts, err := json.Marshal(cfg.Hosts)
+	require.NoError(t, err)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNodePortRun$", "-test.v")
+	cmd.Env = append(os.Environ(), "PATHCOST_SSH_HELPER="+string(hosts), "PATHCOST_SSH_HELPER_KEY="+lab.KeyFile,
+		"PATHCOST_SSH_HELPER_KNOWN="+lab.KnownHosts, "PATHCOST_SSH_HELPER_NS="+lab.CtlNetNS, "PATHCOST_SSH_HELPER_BIN="+tcploadBin(t))
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	ready := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "HELPER READY") {
+			ready = true
+			break
+		}
+	}
+	require.True(t, ready, "the helper realised nodeport and started a server")
+	rules, err := lab.Exec(lab.Host("b"), "iptables-save", "-t", "nat")
+	require.NoError(t, err)
+	require.Contains(t, rules, "KUBE-NODEPORTS", "the rules are in place before the kill")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	requireClean(t, lab, "a", "b", "c")
+}
+
+// TestHelperNodePortRun is TestKilledRunLeavesNothing's victim: it runs only as its child.
+func TestHelperNodePortRun(t *testing.T) {
+	hosts := os.Getenv("PATHCOST_SSH_HELPER")
+	if hosts == "" {
+		t.Skip("the child process of TestKilledRunLeavesNothing")
+	}
+	cfg := Config{KeyFile: os.Getenv("PATHCOST_SSH_HELPER_KEY"), KnownHosts: os.Getenv("PATHCOST_SSH_HELPER_KNOWN"), NoAgent: true,
+		Binary: os.Getenv("PATHCOST_SSH_HELPER_BIN"), Dial: netns.Dialer(netns.Path(os.Getenv("PATHCOST_SSH_HELPER_NS")))}
+	require.NoError(t, json.Unmarshal([]byte(hosts), &cfg.Hosts))
+	p, err := New(cfg)
+	require.NoError(t, err)
+	pa, err := p.Up(context.Background(), topo.NodePort)
+	require.NoError(t, err)
+	_, err = pa.Server().Start(context.Background(), []string{"server", "--listen", pa.Listen(), "--quiet"}, io.Discard, io.Discard)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	fmt.Println("HELPER READY")
+	time.Sleep(time.Minute) // killed before this ends
 }
