@@ -74,6 +74,7 @@ func loadAuth(cfg Config) (*auth, error) {
 // hostKeys checks host keys against known_hosts, or accepts any key when insecure.
 type hostKeys struct {
 	file     string
+	algos    []string // fixed algorithms (with a callback given by another provider)
 	check    xssh.HostKeyCallback
 	insecure bool
 }
@@ -89,7 +90,7 @@ func DefaultKnownHosts() string {
 
 func loadHostKeys(cfg Config) (*hostKeys, error) {
 	if cfg.HostKeyCallback != nil {
-		return &hostKeys{check: cfg.HostKeyCallback, file: "the keys given by the " + cfg.name() + " provider"}, nil
+		return &hostKeys{check: cfg.HostKeyCallback, algos: cfg.HostKeyAlgorithms, file: "the keys given by the " + cfg.name() + " provider"}, nil
 	}
 	if cfg.Insecure {
 		return &hostKeys{insecure: true, check: xssh.InsecureIgnoreHostKey()}, nil
@@ -114,8 +115,8 @@ func loadHostKeys(cfg Config) (*hostKeys, error) {
 // algorithms returns the host key algorithms of the keys known_hosts holds for addr, so the
 // server presents a key we can check (nil: let the server choose).
 func (k *hostKeys) algorithms(addr string) []string {
-	if k.insecure {
-		return nil
+	if k.insecure || k.algos != nil {
+		return k.algos
 	}
 	_, probe, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

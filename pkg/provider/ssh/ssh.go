@@ -56,6 +56,9 @@ type Config struct {
 	// HostKeyCallback, when set, checks host keys instead of known_hosts (the vm provider pins
 	// the key of the image it built).
 	HostKeyCallback xssh.HostKeyCallback
+	// HostKeyAlgorithms, with HostKeyCallback, are the algorithms of the keys it accepts
+	// (e.g. ssh-ed25519), so the host presents one of those.
+	HostKeyAlgorithms []string
 	// Dial dials the hosts (default net.Dialer); netns.Dialer dials from inside a namespace.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ConnectTimeout bounds dialling and logging in to one host (default DefaultConnectTimeout).

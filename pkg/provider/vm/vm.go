@@ -360,13 +360,14 @@ func (p *Provider) makeInner() error {
 		hosts = append(hosts, ssh.HostSpec{Role: role, User: "root", Addr: vmAddr(role) + ":22", Dir: ssh.DefaultDir})
 	}
 	inner, err := ssh.New(ssh.Config{
-		Hosts:           hosts,
-		Binary:          p.cfg.Binary,
-		Signers:         []xssh.Signer{p.img.signer},
-		NoAgent:         true,
-		HostKeyCallback: xssh.FixedHostKey(p.img.hostKey),
-		Dial:            netns.Dialer(netns.Path(p.ns)),
-		Name:            "vm",
+		Hosts:             hosts,
+		Binary:            p.cfg.Binary,
+		Signers:           []xssh.Signer{p.img.signer},
+		NoAgent:           true,
+		HostKeyCallback:   xssh.FixedHostKey(p.img.hostKey),
+		HostKeyAlgorithms: []string{p.img.hostKey.Type()},
+		Dial:              netns.Dialer(netns.Path(p.ns)),
+		Name:              "vm",
 		Notes: []string{fmt.Sprintf("vm: hypervisor User-Mode Linux (Debian user-mode-linux, guest kernel %s as host processes, 1 vCPU and %s per VM), image debootstrap %s; VMs on a bridge in a network namespace of the run. UML's figures show the path's shape, not a cloud VM's speed",
 			p.rel.umlKernel, p.cfg.Memory, p.rel.suite)},
 	})
