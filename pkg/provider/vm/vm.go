@@ -378,8 +378,8 @@ func (p *Provider) makeInner() error {
 	return nil
 }
 
-// offloadsOff turns off the segmentation and checksum offloads of each VM's vec0 once: with
-// them on, UML's vector driver carries about 2 Mbps with heavy retransmits.
+// offloadsOff turns off the segmentation and checksum offloads of each VM's eth0 (UML's vec0)
+// once: with them on, UML's vector driver carries about 2 Mbps with heavy retransmits.
 func (p *Provider) offloadsOff(ctx context.Context, pa provider.Path) error {
 	for _, h := range []provider.Host{pa.Client(), pa.Server(), pa.Forwarder()} {
 		if h == nil || p.offload[h.Name()] {
@@ -389,7 +389,7 @@ func (p *Provider) offloadsOff(ctx context.Context, pa provider.Path) error {
 		if !ok {
 			return fmt.Errorf("%s VM: the ssh host runs no commands", h.Name())
 		}
-		if _, err := c.Command(ctx, "ethtool", "-K", "vec0", "tso", "off", "gso", "off", "tx", "off", "sg", "off", "gro", "off"); err != nil {
+		if _, err := c.Command(ctx, "ethtool", "-K", "eth0", "tso", "off", "gso", "off", "tx", "off", "sg", "off", "gro", "off"); err != nil {
 			return fmt.Errorf("%s VM: offloads off: %w", h.Name(), err)
 		}
 		p.offload[h.Name()] = true
