@@ -123,7 +123,7 @@ func Requirements() error {
 		return errors.New("the vm provider needs root: it builds the image with debootstrap and puts the VMs' taps in a network namespace")
 	}
 	var missing []string
-	for bin, pkg := range map[string]string{linuxUML: "user-mode-linux", "debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "ip": "iproute2"} {
+	for bin, pkg := range map[string]string{linuxUML: "user-mode-linux", "debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "ip": "iproute2", "ethtool": "ethtool"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			missing = append(missing, pkg)
 		}
@@ -282,6 +282,11 @@ func (p *Provider) makeNetwork() error {
 		if err := netns.IP(args...); err != nil {
 			return err
 		}
+	}
+	// The host side segments its own packets to the VMs (ssh, staging): a guest with GRO off
+	// (offloads off, below) drops incoming GSO frames.
+	if out, err := exec.Command("ip", "netns", "exec", name, "ethtool", "-K", "br0", "tso", "off", "gso", "off").CombinedOutput(); err != nil {
+		return fmt.Errorf("ethtool -K br0 tso off gso off in %s: %w: %s", name, err, out)
 	}
 	return nil
 }

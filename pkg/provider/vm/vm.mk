@@ -3,7 +3,7 @@
 # its own kernel: per-host idle %), one table. The image is built once with debootstrap from
 # Debian's packages and cached in /var/cache/pathcost/vm. Cost runs at 100 Mbit/s: a UML VM has
 # one vCPU and carries well under 1 Gbps.
-VM_DEPS  := user-mode-linux debootstrap e2fsprogs iproute2 openssh-server
+VM_DEPS  := user-mode-linux debootstrap e2fsprogs iproute2 ethtool openssh-server
 VM_ARGS  ?= -duration 3s -warmup 1s -repeats 3 -rate 100Mbit
 
 .PHONY: vm-deps e2e-vm
