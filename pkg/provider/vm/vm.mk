@@ -2,7 +2,9 @@
 # e2e-vm: the seed's scenario 1 (plain) and nodeport on User-Mode Linux VMs booted here (each VM
 # its own kernel: per-host idle %), one table. The image is built once with debootstrap from
 # Debian's packages and cached in /var/cache/pathcost/vm. Cost runs at 100 Mbit/s: a UML VM has
-# one vCPU and carries well under 1 Gbps.
+# one vCPU and carries well under 1 Gbps. The gate self-test (tc on the server's eth0) is left
+# out: the VMs outlive a path, so its throttle would stay for later scenarios and it throttles
+# the baseline too (baseline and scenario share the server VM).
 VM_DEPS  := user-mode-linux debootstrap e2fsprogs iproute2 ethtool openssh-server
 VM_ARGS  ?= -duration 3s -warmup 1s -repeats 3 -rate 100Mbit
 
@@ -22,6 +24,6 @@ e2e-vm: vm-deps
 	echo "=== the vm provider's own test (image, boot, plain + nodeport, clean-up)"; \
 	PATHCOST_VM_TEST=1 $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm || rc=1; \
 	echo "=== plain and nodeport, -provider vm"; \
-	$(GO) test -v -count=1 -timeout 60m -tags "plain nodeport" ./e2e -args -provider vm \
+	$(GO) test -v -count=1 -timeout 60m -tags "plain nodeport" -run 'TestPlain$$|TestNodePort$$' ./e2e -args -provider vm \
 	  -thresholds $(CURDIR)/testdata/thresholds/vm.yaml -results $(CURDIR)/$$dir $(VM_ARGS) $(E2E_ARGS) || rc=1; \
 	echo "=== e2e-vm took $$(( $$(date +%s) - start )) s ($$dir)"; exit $$rc
