@@ -21,6 +21,8 @@ import (
 	"github.com/pathcost/pathcost/pkg/provider/kube"
 	"github.com/pathcost/pathcost/pkg/provider/local"
 	"github.com/pathcost/pathcost/pkg/sidecar"
+	"github.com/pathcost/pathcost/pkg/provider/ssh"
+	"github.com/pathcost/pathcost/pkg/provider/vm"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -37,8 +39,10 @@ func openProvider(ctx context.Context, name string, scenarios []topo.Spec, work 
 		return openLocal(scenarios, work)
 	case "nskube", "kubeconfig", "kind":
 		return openKube(ctx, name, scenarios, work)
-	case "ssh", "vm":
-		return nil, "", usageError{fmt.Errorf("-provider %s is not implemented yet for the scenario suite", name)}
+	case "ssh":
+		return openSSH(work)
+	case "vm":
+		return openVM(work)
 	default:
 		return nil, "", usageError{fmt.Errorf("-provider %q unknown: want one of %s", name, strings.Join(providerNames, ", "))}
 	}
@@ -177,4 +181,48 @@ func kubeOptions() (kube.Options, error) {
 		o.Sidecar = &sidecar.Emulated{HAProxyImage: refs[0], InitImage: refs[1]}
 	}
 	return o, nil
+}
+
+// Flags of -provider ssh and -provider vm.
+var (
+	flagHosts      = flag.String("hosts", "", "-provider ssh: client=USER@HOST[:PORT],server=USER@HOST[,forwarder=USER@HOST] (forwarder for nodeport), or a YAML hosts file (see README)")
+	flagSSHKey     = flag.String("ssh-key", "", "-provider ssh: private key file (without passphrase; keys in ssh-agent are used too)")
+	flagKnownHosts = flag.String("ssh-known-hosts", "", "-provider ssh: known_hosts file (default ~/.ssh/known_hosts)")
+	flagInsecure   = flag.Bool("ssh-insecure", false, "-provider ssh: accept any host key (throwaway VMs only)")
+	flagSSHKeep    = flag.Bool("ssh-keep", false, "-provider ssh: leave the staged tcpload on the hosts, so the next run copies nothing")
+	flagVMCache    = flag.String("vm-cache", vm.DefaultCacheDir, "-provider vm: image cache directory")
+	flagVMMemory   = flag.String("vm-memory", "1024M", "-provider vm: memory per VM")
+)
+
+// openSSH reads -hosts and the key flags; hosts are contacted only when a scenario needs them.
+func openSSH(work string) (provider.Provider, string, error) {
+	if *flagHosts == "" {
+		return nil, "", usageError{fmt.Errorf("-provider ssh needs -hosts client=USER@HOST,server=USER@HOST[,forwarder=USER@HOST] or a hosts file")}
+	}
+	hosts, err := ssh.ParseHosts(*flagHosts)
+	if err != nil {
+		return nil, "", usageError{fmt.Errorf("-hosts: %w", err)}
+	}
+	bin, err := buildTCPLoad(work)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := ssh.New(ssh.Config{Hosts: hosts, Binary: bin, KeyFile: *flagSSHKey, KnownHosts: *flagKnownHosts, Insecure: *flagInsecure, Keep: *flagSSHKeep})
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	return p, "", nil
+}
+
+// openVM checks that this machine can build and boot the VMs (else every scenario skips, saying
+// what is missing); the image is built and the VMs booted on the first scenario.
+func openVM(work string) (provider.Provider, string, error) {
+	if err := vm.Requirements(); err != nil {
+		return nil, err.Error(), nil
+	}
+	bin, err := buildTCPLoad(work)
+	if err != nil {
+		return nil, "", err
+	}
+	return vm.New(vm.Config{Binary: bin, CacheDir: *flagVMCache, Memory: *flagVMMemory}), "", nil
 }

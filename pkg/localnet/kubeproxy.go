@@ -86,3 +86,10 @@ func kubeProxyRules(s Spec, podIP string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// KubeProxyRules renders, in iptables-restore format, the rules kube-proxy in iptables mode
+// writes for the NodePort Service nodePort with the one endpoint podIP:serverPort (the rules
+// localnet loads for KindNodePort). pkg/provider/ssh applies them on a real forwarding host.
+func KubeProxyRules(serverPort, nodePort int, podIP string) string {
+	return kubeProxyRules(Spec{Kind: KindNodePort, ServerPort: serverPort, NodePort: nodePort}, podIP)
+}
