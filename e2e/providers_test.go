@@ -20,9 +20,9 @@ import (
 	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/provider/kube"
 	"github.com/pathcost/pathcost/pkg/provider/local"
-	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/provider/ssh"
 	"github.com/pathcost/pathcost/pkg/provider/vm"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
