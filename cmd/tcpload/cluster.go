@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"debug/elf"
 	"flag"
 	"fmt"
 	"os"
@@ -160,7 +159,7 @@ func loadImages(ctx context.Context, root, name, binary, ref string, archives []
 				return err
 			}
 		}
-		if !isStatic(binary) {
+		if !image.IsStatic(binary) {
 			return fmt.Errorf("%s is dynamically linked and would not run in the image; build a static one (CGO_ENABLED=0 go build -o /tmp/tcpload-static ./cmd/tcpload) and pass --binary", binary)
 		}
 		dir, err := os.MkdirTemp("", "pathcost-image-")
@@ -184,17 +183,3 @@ func loadImages(ctx context.Context, root, name, binary, ref string, archives []
 	return nil
 }
 
-// isStatic says whether the ELF file has no program interpreter (no dynamic loader needed).
-func isStatic(path string) bool {
-	f, err := elf.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return false
-		}
-	}
-	return true
-}
