@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/pathcost/pathcost/pkg/jsonfile"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,19 +224,10 @@ func printPair(p *loopbackPair) {
 
 // writeJSON writes v as indented JSON to path ("-" = standard output).
 func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode JSON: %w", err)
-	}
-	data = append(data, '\n')
 	if path == "-" {
-		_, err = stdout.Write(data)
-		return err
+		return jsonfile.Encode(stdout, v)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return jsonfile.Write(path, v)
 }
 
 // loopbackKernel returns the kernel share over the client's window (machine busy minus client
