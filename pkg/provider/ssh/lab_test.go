@@ -44,7 +44,11 @@ func labConfig(t *testing.T, lab *sshtest.Lab, roles map[string]string) Config {
 		KnownHosts: lab.KnownHosts,
 		Dial:       netns.Dialer(netns.Path(lab.CtlNetNS)),
 	}
-	for role, name := range roles {
+	for _, role := range []string{RoleClient, RoleServer, RoleForwarder} { // in this order: tests index Hosts
+		name, ok := roles[role]
+		if !ok {
+			continue
+		}
 		h := lab.Host(name)
 		cfg.Hosts = append(cfg.Hosts, HostSpec{Role: role, User: "root", Addr: h.Addr + ":22", Dir: h.Dir})
 	}
