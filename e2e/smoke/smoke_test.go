@@ -257,7 +257,7 @@ func TestDaemonSetNodeCPU(t *testing.T) {
 						Spec: corev1.PodSpec{
 							TerminationGracePeriodSeconds: ptr(int64(1)),
 							Containers: []corev1.Container{{
-								Name: "sample", Image: *imageFlag, ImagePullPolicy: corev1.PullIfNotPresent,
+								Name: kube.Container, Image: *imageFlag, ImagePullPolicy: corev1.PullIfNotPresent,
 								// One window, then exit 0: a DaemonSet restarts it, so the record is read from the
 								// terminated container's log (or the previous one's, after a restart).
 								Command: []string{"/usr/local/bin/tcpload"},
