@@ -59,10 +59,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseDuration -fuzztime $(FUZZTIME) ./pkg/units
 
 # What the local provider needs. Every target that needs Debian packages installs them the same
-# way (scripts/need.sh): as root on Debian/Ubuntu with apt-get, otherwise it names what is missing.
+# way (.ci/need.sh): as root on Debian/Ubuntu with apt-get, otherwise it names what is missing.
 E2E_NEEDS := ip:iproute2 tc:iproute2 nsenter:util-linux iptables:iptables iptables-restore:iptables haproxy:haproxy conntrack:conntrack
 e2e-deps:
-	@sh scripts/need.sh "make e2e" $(E2E_NEEDS)
+	@sh .ci/need.sh "make e2e" $(E2E_NEEDS)
 
 # The seed's six scenarios in turn, each against its own plain baseline, then one table.
 e2e: e2e-deps

@@ -62,6 +62,7 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 		return nil, "the local provider needs root (it creates network namespaces, veth pairs, bridges and iptables rules); run as root, e.g. sudo make e2e", nil
 	}
 	p := local.New("")
+	p.Congestion = *flagCongestion
 	var missing []string
 	for _, s := range scenarios {
 		if err := p.Check(context.Background(), s); err != nil {

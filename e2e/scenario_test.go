@@ -86,7 +86,7 @@ func scenarioFeature(s topo.Spec) features.Feature {
 			p := ctx.Value(ctxKey("paths")).(*paths)
 			row, base := measureScenario(t, s, p)
 			gates := result.Gate(row, suite.thresholds.For(s.Name))
-			suite.addRows(gates, p.scenario.Notes(), row, base)
+			suite.addRows(gates, append(p.scenario.Notes(), congestionNote()), row, base)
 			assertSane(t, s, row, base)
 			for _, g := range gates {
 				if g.Status == result.GateFail {
@@ -129,6 +129,24 @@ func loadArgs(mode string) []string {
 		return []string{"--msgs", strconv.FormatFloat(*flagMsgs, 'g', -1, 64), "--msg-size", strconv.Itoa(flagMsgSize)}
 	}
 	return []string{"--rate", strconv.FormatFloat(flagRate/float64(*flagConns), 'f', 0, 64) + "B/s"}
+}
+
+// congestionArgs give tcpload's sockets the -congestion algorithm. The machine's default may be
+// bbr, whose pacing puts an unpaced pair at about 20 or about 50 Gbps from one run to the next on
+// a 2-core machine (cubic: 66-74 Gbps); a bandwidth gate cannot see a 20 % loss through that.
+func congestionArgs() []string {
+	if *flagCongestion == "" {
+		return nil
+	}
+	return []string{"--congestion", *flagCongestion}
+}
+
+// congestionNote says which congestion control the runs used.
+func congestionNote() string {
+	if *flagCongestion == "" {
+		return "TCP congestion control: each host's default (-congestion \"\"; the records' sockets.congestion says which)"
+	}
+	return "TCP congestion control: " + *flagCongestion + " on tcpload's sockets (-congestion)"
 }
 
 // measureScenario runs baseline and scenario alternately, in each mode, and aggregates both.
@@ -201,6 +219,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	if w, ok := watch[provider.ServerSide]; ok {
 		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
+	srvArgs = append(srvArgs, congestionArgs()...)
 	srvArgs = append(srvArgs, extra["server"]...)
 	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
 		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(flagBuffer), "--setup-timeout", "120s",
@@ -209,6 +228,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}
+	cliArgs = append(cliArgs, congestionArgs()...)
 	cliArgs = append(cliArgs, extra["client"]...)
 	procs := map[string]*started{}
 	var err error

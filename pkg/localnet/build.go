@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 )
 
 // Addresses of the emulation. Every address lives only inside the run's
@@ -89,6 +91,9 @@ func Up(ctx context.Context, spec Spec) (env *Env, err error) {
 	b.hook("built")
 	b.note("links are veth pairs and Linux bridges: they carry GSO/GRO super-packets (up to 64 KB) with no wire, so interface byte counters include one header per super-packet, not per MTU-sized segment as a NIC's would")
 	b.note("IPv6 is disabled and rp_filter off in every namespace; sysctls are set only inside the run's namespaces, never in the root one")
+	if b.ccSet && !b.ccRestricted {
+		b.note("every namespace's default TCP congestion control is " + s.Congestion + ", so the sidecars' connections use it too")
+	}
 	b.note("all emulated hosts share this machine's cores and kernel: per-node CPU/idle is not separable; per-process CPU is")
 	if b.err != nil {
 		return nil, b.err
@@ -117,6 +122,8 @@ type builder struct {
 	e   *Env
 	ip  string
 	err error
+
+	ccSet, ccRestricted bool // Spec.Congestion became the namespaces' default / was refused
 }
 
 func (b *builder) fail(err error) {
@@ -166,8 +173,43 @@ func (b *builder) newNS(role string) string {
 		sysctl{"net/ipv4/conf/all/rp_filter", "0", false},
 		sysctl{"net/ipv4/conf/default/rp_filter", "0", false},
 	)
+	b.congestion(name)
 	b.ipc(name, "link", "set", "lo", "up")
 	return name
+}
+
+// congestion makes Spec.Congestion the namespace's default TCP congestion control. Outside the
+// root namespace Linux lets a default be set only to an algorithm the root namespace allows
+// (net.ipv4.tcp_allowed_congestion_control); we never change the root namespace, so for another
+// one the namespaces keep the machine's default, and a note says so.
+func (b *builder) congestion(ns string) {
+	cc := b.e.Spec.Congestion
+	if cc == "" || b.err != nil {
+		return
+	}
+	err := setSysctls(ns, sysctl{"net/ipv4/tcp_congestion_control", cc, false})
+	switch {
+	case err == nil:
+		b.ccSet = true
+	case errors.Is(err, os.ErrPermission):
+		if !b.ccRestricted {
+			b.ccRestricted = true
+			allowed := readTrimmed("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+			def := readTrimmed("/proc/sys/net/ipv4/tcp_congestion_control")
+			b.note(fmt.Sprintf("TCP congestion control %s is not among those this machine allows as a namespace's default (net.ipv4.tcp_allowed_congestion_control: %s): the namespaces keep the machine's default %s, which sockets that do not choose their own (the sidecars') use", cc, allowed, def))
+		}
+	default:
+		b.fail(fmt.Errorf("TCP congestion control %q (available: %s): %w", cc, readTrimmed("/proc/sys/net/ipv4/tcp_available_congestion_control"), err))
+	}
+}
+
+// readTrimmed returns a small file's content without surrounding space, or "unknown".
+func readTrimmed(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // vpc creates the VPC: bridge br0 (the subnet's L2 segment) in its own

@@ -102,6 +102,11 @@ type Spec struct {
 	// nbthread); 0 means 1. Istio's default sidecar concurrency is 2 Envoy
 	// workers; one connection is served by one worker either way.
 	SidecarThreads int
+	// Congestion, when set, is every namespace's default TCP congestion
+	// control (net.ipv4.tcp_congestion_control, per namespace), so sockets
+	// that do not choose their own (the sidecars') use it too; "" keeps the
+	// machine's default, which new namespaces inherit.
+	Congestion string
 }
 
 // Host is one place a process can run: an emulated VM, node or pod.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -547,4 +548,32 @@ func TestDownKillsStragglers(t *testing.T) {
 		t.Fatal("Down left a process running in the env's namespace")
 	}
 	require.Error(t, env.Command(context.Background(), env.Server, "true").Run(), "Command after Down fails")
+}
+
+func TestCongestionIsEveryNamespacesDefault(t *testing.T) {
+	env := up(t, Spec{Kind: KindNodePort, Congestion: "reno"})
+	for _, h := range append([]Host{env.Client, env.Server}, env.Nodes...) {
+		out, err := exec.Command("ip", "netns", "exec", h.NetNS, "cat", "/proc/sys/net/ipv4/tcp_congestion_control").Output()
+		require.NoError(t, err, h.NetNS)
+		assert.Equal(t, "reno", strings.TrimSpace(string(out)), "default congestion control in %s", h.NetNS)
+	}
+	assert.Contains(t, strings.Join(env.Notes, "\n"), "congestion control is reno")
+
+	skipUnlessReady(t, Spec{Kind: KindPlain})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := Up(ctx, Spec{Kind: KindPlain, Congestion: "no-such-cc"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"no-such-cc" (available: `)
+
+	// an algorithm the root namespace does not allow as a namespace's default: kept, and said
+	allowed := strings.Fields(readTrimmed("/proc/sys/net/ipv4/tcp_allowed_congestion_control"))
+	for _, cc := range strings.Fields(readTrimmed("/proc/sys/net/ipv4/tcp_available_congestion_control")) {
+		if !slices.Contains(allowed, cc) {
+			env := up(t, Spec{Kind: KindPlain, Congestion: cc})
+			assert.Contains(t, strings.Join(env.Notes, "\n"), "TCP congestion control "+cc+" is not among those")
+			return
+		}
+	}
+	t.Log("every available congestion control is allowed as a namespace's default here: the refusal is not exercised")
 }

@@ -9,12 +9,12 @@ SMOKE_ARGS     ?=
 .PHONY: cluster-deps cluster-build cluster-up cluster-down cluster-status e2e-smoke
 
 # the programs and CNI plugins a cluster runs (nskube.Requirements checks the same), installed as
-# root like e2e-deps does (scripts/need.sh)
+# root like e2e-deps does (.ci/need.sh)
 CLUSTER_NEEDS := containerd:containerd ctr:containerd runc:runc iptables:iptables conntrack:conntrack \
 	socat:socat nsenter:util-linux unshare:util-linux ip:iproute2 \
 	$(foreach p,bridge host-local portmap ptp loopback,/usr/lib/cni/$(p):containernetworking-plugins)
 cluster-deps:
-	@sh scripts/need.sh "make $(or $(MAKECMDGOALS),cluster-deps)" $(CLUSTER_NEEDS)
+	@sh .ci/need.sh "make $(or $(MAKECMDGOALS),cluster-deps)" $(CLUSTER_NEEDS)
 
 # kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl, etcd from the Go module
 # proxy into /var/cache/pathcost/k8s/$(NSKUBE_VERSION)/bin (first time ~30 min on 2 cores, then cached)

@@ -20,6 +20,9 @@ import (
 type Provider struct {
 	// Binary is the path of the tcpload binary to run in the namespaces.
 	Binary string
+	// Congestion, when set, is every namespace's default TCP congestion control, so the
+	// sidecars' connections use the algorithm tcpload's sockets are given (localnet.Spec).
+	Congestion string
 
 	mu       sync.Mutex
 	prefixes []string // of every env this provider brought up
@@ -37,8 +40,8 @@ func New(bin string) *Provider { return &Provider{Binary: bin} }
 func (p *Provider) Name() string { return "local" }
 
 // spec maps a scenario to localnet's topology.
-func spec(s topo.Spec) localnet.Spec {
-	return localnet.Spec{Kind: localnet.Kind(s.Kind), Istio: s.Istio}
+func (p *Provider) spec(s topo.Spec) localnet.Spec {
+	return localnet.Spec{Kind: localnet.Kind(s.Kind), Istio: s.Istio, Congestion: p.Congestion}
 }
 
 // Check skips when localnet's requirements (root, capabilities, programs) are not met.
@@ -46,7 +49,7 @@ func (p *Provider) Check(_ context.Context, s topo.Spec) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := localnet.Requirements(spec(s)); err != nil {
+	if err := localnet.Requirements(p.spec(s)); err != nil {
 		return provider.Skipf("%v", err)
 	}
 	return nil
@@ -57,7 +60,7 @@ func (p *Provider) Up(ctx context.Context, s topo.Spec) (provider.Path, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	e, err := localnet.Up(ctx, spec(s))
+	e, err := localnet.Up(ctx, p.spec(s))
 	if err != nil {
 		return nil, fmt.Errorf("realise %s: %w", s.Name, err)
 	}

@@ -5,18 +5,13 @@
 # one vCPU and carries well under 1 Gbps. The gate self-test (tc on the server's eth0) is left
 # out: the VMs outlive a path, so its throttle would stay for later scenarios and it throttles
 # the baseline too (baseline and scenario share the server VM).
-VM_DEPS  := user-mode-linux debootstrap e2fsprogs iproute2 ethtool openssh-server
+VM_NEEDS := linux.uml:user-mode-linux debootstrap:debootstrap mkfs.ext4:e2fsprogs ip:iproute2 ethtool:ethtool
 VM_ARGS  ?= -duration 3s -warmup 1s -repeats 3 -rate 100Mbit
 
 .PHONY: vm-deps e2e-vm
 
 vm-deps:
-	@missing=""; for p in $(VM_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "make e2e-vm needs (as root):$$missing — sudo apt-get install$$missing"; exit 1; fi; \
-	fi
+	@sh .ci/need.sh "make e2e-vm" $(VM_NEEDS)
 
 e2e-vm: vm-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make e2e-vm needs root: debootstrap, tap devices in a network namespace (sudo make e2e-vm)"; exit 1; }
