@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/pathcost/pathcost/pkg/result"
@@ -136,14 +137,22 @@ func progressPrinter(role string, quiet bool) func(tcpload.Interval) {
 	}
 }
 
+// windowRetransmits is the record's retransmissions over the window, or "not measured".
+func windowRetransmits(r *result.Record) string {
+	if r.TCP.WindowRetransmits == nil {
+		return "not measured"
+	}
+	return strconv.FormatUint(*r.TCP.WindowRetransmits, 10)
+}
+
 // printSummary prints the record in a few readable lines.
 func printSummary(w io.Writer, r *result.Record) {
 	fmt.Fprintf(w, "%s: %.1f Mbps over %.2f s (%d bytes, %d connections, set-up %.3f s)\n",
 		r.Role, r.Mbps, r.Seconds, r.Bytes, r.Conns, r.SetupSeconds)
 	fmt.Fprintf(w, "%s: cpu %.3f cores (user %.3f, sys %.3f) = %.3f cores/Gbps; machine busy %.2f of %d cores (softirq %.2f)\n",
 		r.Role, r.CPU.Cores, r.CPU.UserCores, r.CPU.SysCores, r.CPU.CoresPerGbps, r.Node.BusyCores, r.Node.NumCPU, r.Node.SoftirqCores)
-	fmt.Fprintf(w, "%s: interfaces rx %.1f Mbps tx %.1f Mbps; retransmits %d (namespace: %d of %d segments out)\n",
-		r.Role, r.Iface.RxMbps, r.Iface.TxMbps, r.TCP.Retransmits, r.TCP.NsRetransSegs, r.TCP.NsOutSegs)
+	fmt.Fprintf(w, "%s: interfaces rx %.1f Mbps tx %.1f Mbps; retransmits in the window %s, in the session %d (namespace: %d of %d segments out in the window)\n",
+		r.Role, r.Iface.RxMbps, r.Iface.TxMbps, windowRetransmits(r), r.TCP.Retransmits, r.TCP.NsRetransSegs, r.TCP.NsOutSegs)
 	if r.PerConn != nil {
 		fmt.Fprintf(w, "%s: per connection %.1f..%.1f Mbps\n", r.Role, r.PerConn.MinMbps, r.PerConn.MaxMbps)
 	}

@@ -39,13 +39,14 @@ func records(scenario, mode string, repeat int, s spec) result.Run {
 		Mbps: s.cMbps, Seconds: 20, Conns: 100, SetupSeconds: s.setup,
 		CPU:   result.CPU{Cores: s.cCores},
 		Node:  result.Node{NumCPU: fixtureCores, BusyCores: s.cBusy},
-		Iface: result.Iface{RxMbps: s.cMbps * 1.035, TxMbps: s.cMbps * 0.02}, Host: "vm-a"}
+		Iface: result.Iface{RxMbps: s.cMbps * 1.035, TxMbps: s.cMbps * 0.02}, Host: "vm-a",
+		TCP:   result.TCP{WindowRetransmits: new(uint64)}}
 	sv := &result.Record{Schema: result.Schema, Role: result.RoleServer, Direction: "server-push", Sending: true,
 		Mbps: s.sMbps, Seconds: 20, Conns: 100, SetupSeconds: s.setup / 2,
 		CPU:   result.CPU{Cores: s.sCores},
 		Node:  result.Node{NumCPU: fixtureCores, BusyCores: s.sBusy},
 		Iface: result.Iface{TxMbps: s.sMbps * 1.035, RxMbps: s.sMbps * 0.02},
-		TCP:   result.TCP{Retransmits: s.retrans}, Host: "vm-b"}
+		TCP:   result.TCP{Retransmits: s.retrans + 7, WindowRetransmits: &s.retrans}, Host: "vm-b"}
 	if s.scC >= 0 {
 		c.Watched = map[string]result.CPU{result.WatchSidecar: {Cores: s.scC}}
 	}

@@ -116,7 +116,8 @@ type Row struct {
 	// They include TCP/IP headers and retransmissions.
 	ClientIfaceMbps Stat `json:"client_iface_mbps"`
 	ServerIfaceMbps Stat `json:"server_iface_mbps"`
-	// Retransmits is the sum of the client's and server's TCP_INFO total_retrans.
+	// Retransmits is the sum of the client's and server's TCP retransmissions over the window
+	// (TCP.WindowRetransmits); not measured for records without it.
 	Retransmits Stat `json:"retransmits"`
 	// SetupSeconds is the longer of the two processes' set-up times (connections up + warm-up).
 	SetupSeconds Stat `json:"setup_seconds"`
@@ -425,8 +426,8 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	}
 	f.KernelCoresPerGbps = perGbps(f.KernelCores)
 	f.TotalCoresPerGbps = perGbps(f.TotalCores)
-	if c.Measured(UnmeasuredTCP) && s.Measured(UnmeasuredTCP) {
-		f.Retransmits = ptr(float64(c.TCP.Retransmits) + float64(s.TCP.Retransmits))
+	if c.Measured(UnmeasuredTCP) && s.Measured(UnmeasuredTCP) && c.TCP.WindowRetransmits != nil && s.TCP.WindowRetransmits != nil {
+		f.Retransmits = ptr(float64(*c.TCP.WindowRetransmits) + float64(*s.TCP.WindowRetransmits))
 	}
 	f.SetupSeconds = math.Max(clean(c.SetupSeconds), clean(s.SetupSeconds))
 	return f, shared

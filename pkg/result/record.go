@@ -152,9 +152,13 @@ type IfaceCount struct {
 // TCP holds TCP counters.
 type TCP struct {
 	// Retransmits is the sum of TCP_INFO total_retrans over this process's sockets, each read
-	// when it ended: the whole session (set-up and warm-up included), NOT the window. The
-	// window's retransmissions are NsRetransSegs (namespace-wide).
+	// when it ended: the whole session (set-up and warm-up included), NOT the window: see
+	// WindowRetransmits.
 	Retransmits uint64 `json:"retransmits"`
+	// WindowRetransmits is the sum over this process's sockets of TCP_INFO total_retrans at the
+	// window's end minus at its start: the retransmissions of the same window as the other
+	// figures. Absent when a socket's could not be read (and in records of older versions).
+	WindowRetransmits *uint64 `json:"window_retransmits,omitempty"`
 	// NsOutSegs, NsInSegs and NsRetransSegs are the namespace-wide /proc/net/snmp deltas over
 	// the window (every socket of the namespace, not only this process's).
 	NsOutSegs     uint64 `json:"ns_out_segs"`

@@ -30,12 +30,16 @@ type conn struct {
 	bytes    uint64
 	winStart uint64
 	winEnd   uint64
-	pending  int   // paced sender: bytes left of the current chunk
-	due      int64 // paced sender: when the next chunk is due (ns since the engine started)
-	retrans  uint32
-	minRTT   uint32
-	rtt      uint32
-	gotInfo  bool
+	pending  int    // paced sender: bytes left of the current chunk
+	due      int64  // paced sender: when the next chunk is due (ns since the engine started)
+	retrans  uint32 // TCP_INFO total_retrans when the connection ended (gotInfo)
+	// retransAtOpen is total_retrans when the window opened (openedInfo): the window's
+	// retransmissions are the difference at its end.
+	retransAtOpen uint32
+	openedInfo    bool
+	minRTT        uint32
+	rtt           uint32
+	gotInfo       bool
 }
 
 func (e *engine) connOf(fd int) *conn {
@@ -108,6 +112,19 @@ func (e *engine) closeConn(fd int, c *conn) {
 	unix.Close(fd)
 	c.state = stDone
 	e.nDone++
+}
+
+// retransNow returns the connection's TCP_INFO total_retrans now: read from the socket while it
+// is open, or as read when it ended.
+func (e *engine) retransNow(fd int, c *conn) (uint32, bool) {
+	if c.state == stActive {
+		ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			return 0, false
+		}
+		return ti.Total_retrans, true
+	}
+	return c.retrans, c.gotInfo
 }
 
 func (e *engine) tcpInfo(fd int, c *conn) {

@@ -94,7 +94,7 @@ func NewRecord(r *Result, m *Meter) *result.Record {
 		Conns:        r.Conns,
 		BufferBytes:  r.Buffer,
 		SetupSeconds: r.SetupSeconds,
-		TCP:          result.TCP{Retransmits: r.Retransmits, MinRTTMicros: r.MinRTT, MaxSRTTAtEndMicros: r.MaxRTT},
+		TCP:          result.TCP{Retransmits: r.Retransmits, WindowRetransmits: r.WindowRetransmits, MinRTTMicros: r.MinRTT, MaxSRTTAtEndMicros: r.MaxRTT},
 		Intervals:    make([]result.Interval, 0, len(r.Intervals)),
 		PID:          os.Getpid(),
 		PerGbpsOf:    result.PerGbpsOfMbps,

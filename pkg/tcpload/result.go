@@ -25,7 +25,10 @@ type Result struct {
 	Intervals     []Interval
 	PerConnMin    uint64 // window bytes of the slowest connection
 	PerConnMax    uint64 // window bytes of the fastest connection
-	Retransmits   uint64 // sum of TCP_INFO total_retrans over the connections
+	Retransmits   uint64 // sum of TCP_INFO total_retrans over the connections: the whole session
+	// WindowRetransmits is the sum over the connections of TCP_INFO total_retrans at the
+	// window's end minus at its start; nil when a connection's could not be read.
+	WindowRetransmits *uint64
 	MinRTT        uint32 // smallest TCP_INFO min_rtt (µs)
 	MaxRTT        uint32 // largest TCP_INFO rtt (µs)
 	Sockets       result.Sockets

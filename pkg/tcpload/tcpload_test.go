@@ -64,6 +64,11 @@ func TestSessionConservesBytes(t *testing.T) {
 				sum += iv.Bytes
 			}
 			assert.Equal(t, cli.WindowBytes, sum, "intervals add up to the window")
+			for _, r := range []*Result{srv, cli} {
+				if assert.NotNil(t, r.WindowRetransmits, "%s: window retransmits read", r.Role) {
+					assert.LessOrEqual(t, *r.WindowRetransmits, r.Retransmits, "%s: the window's retransmits are part of the session's", r.Role)
+				}
+			}
 			if cfg.Options.SndBuf > 0 {
 				assert.Equal(t, 2*cfg.Options.SndBuf, cli.Sockets.SndBufGranted, "the kernel doubles SO_SNDBUF")
 				assert.True(t, cli.Sockets.NoDelay)

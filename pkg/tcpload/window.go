@@ -19,7 +19,9 @@ func (e *engine) openWindow() {
 	e.phase = phaseWindow
 	e.win = window{from: now, ivFrom: now, ivBytes: e.total, nextEdge: now.Add(e.cfg.Interval)}
 	for _, fd := range e.fds {
-		e.conns[fd].winStart = e.conns[fd].bytes
+		c := &e.conns[fd]
+		c.winStart = c.bytes
+		c.retransAtOpen, c.openedInfo = e.retransNow(fd, c)
 	}
 	if e.cfg.Probe != nil {
 		e.cfg.Probe.WindowStart(now)
@@ -59,11 +61,18 @@ func (e *engine) endWindow() {
 		e.edge(now)
 	}
 	e.res.WindowSeconds = now.Sub(e.win.from).Seconds()
-	var sum uint64
-	first := true
+	var sum, retrans uint64
+	first, retransOK := true, true
 	for _, fd := range e.fds {
 		c := &e.conns[fd]
 		c.winEnd = c.bytes
+		if c.openedInfo {
+			if n, ok := e.retransNow(fd, c); ok && n >= c.retransAtOpen {
+				retrans += uint64(n - c.retransAtOpen)
+			} else {
+				retransOK = false
+			}
+		}
 		if c.state != stActive && c.state != stDone {
 			continue // never joined the session
 		}
@@ -76,6 +85,9 @@ func (e *engine) endWindow() {
 			e.res.PerConnMin = b
 		}
 		first = false
+	}
+	if retransOK {
+		e.res.WindowRetransmits = &retrans
 	}
 	e.res.WindowBytes = sum
 	if e.cfg.Probe != nil {
