@@ -41,15 +41,7 @@ import (
 //	sudo go test -tags nskube -run TestEmulatedOnNSKube -v ./pkg/sidecar
 //
 // TestMain: an nskube cluster starts a reaper that re-executes this test binary.
-func TestMain(m *testing.M) {
-	if reaper, err := nskube.RunReaperIfAsked(); reaper {
-		if err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(nskube.RunTests(m)) }
 
 func TestEmulatedOnNSKube(t *testing.T) {
 	if os.Geteuid() != 0 {

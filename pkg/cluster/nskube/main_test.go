@@ -10,15 +10,7 @@ import (
 )
 
 // TestMain: the provider's tests (tag nskube) start reapers, which re-execute this test binary.
-func TestMain(m *testing.M) {
-	if reaper, err := RunReaperIfAsked(); reaper {
-		if err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(RunTests(m)) }
 
 // TestStatus: a cluster with state reports each recorded process and is healthy only when all
 // run and the kubeconfig exists; one without state reports what is left of it.

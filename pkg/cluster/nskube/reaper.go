@@ -83,3 +83,19 @@ func (p *Provider) startReaper(dir string) error {
 	p.reaper = cmd.Process
 	return nil
 }
+
+// Runner is what a test binary's TestMain runs (*testing.M).
+type Runner interface{ Run() int }
+
+// RunTests is the whole TestMain of a test binary that brings up nskube clusters: it serves as
+// the reaper when this process is one (RunReaperIfAsked), and otherwise runs the tests. It
+// returns the exit status: func TestMain(m *testing.M) { os.Exit(nskube.RunTests(m)) }.
+func RunTests(m Runner) int {
+	if reaper, err := RunReaperIfAsked(); reaper {
+		if err != nil {
+			return 1
+		}
+		return 0
+	}
+	return m.Run()
+}
