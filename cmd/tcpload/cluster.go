@@ -182,4 +182,3 @@ func loadImages(ctx context.Context, root, name, binary, ref string, archives []
 	}
 	return nil
 }
-

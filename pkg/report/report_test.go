@@ -40,7 +40,7 @@ func records(scenario, mode string, repeat int, s spec) result.Run {
 		CPU:   result.CPU{Cores: s.cCores},
 		Node:  result.Node{NumCPU: fixtureCores, BusyCores: s.cBusy},
 		Iface: result.Iface{RxMbps: s.cMbps * 1.035, TxMbps: s.cMbps * 0.02}, Host: "vm-a",
-		TCP:   result.TCP{WindowRetransmits: new(uint64)}}
+		TCP: result.TCP{WindowRetransmits: new(uint64)}}
 	sv := &result.Record{Schema: result.Schema, Role: result.RoleServer, Direction: "server-push", Sending: true,
 		Mbps: s.sMbps, Seconds: 20, Conns: 100, SetupSeconds: s.setup / 2,
 		CPU:   result.CPU{Cores: s.sCores},

@@ -29,9 +29,9 @@ type Result struct {
 	// WindowRetransmits is the sum over the connections of TCP_INFO total_retrans at the
 	// window's end minus at its start; nil when a connection's could not be read.
 	WindowRetransmits *uint64
-	MinRTT        uint32 // smallest TCP_INFO min_rtt (µs)
-	MaxRTT        uint32 // largest TCP_INFO rtt (µs)
-	Sockets       result.Sockets
+	MinRTT            uint32 // smallest TCP_INFO min_rtt (µs)
+	MaxRTT            uint32 // largest TCP_INFO rtt (µs)
+	Sockets           result.Sockets
 	// BurnPerKB is the self-test CPU burn this side applied (Config.BurnPerKB; 0 = none).
 	BurnPerKB time.Duration
 	// Interrupted is set when the context was cancelled (e.g. SIGINT) before the end.
