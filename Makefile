@@ -1,6 +1,6 @@
 # pathcost: what a network path costs a TCP workload.
 # make run     loopback measurement at the seed's settings, readable summary
-# make test    vet (every build tag) + race tests + e2e compile check for every tag set + actionlint
+# make test    gofmt + vet (every build tag) + race tests + e2e compile check for every tag set + actionlint
 # make e2e     the seed's six scenarios in network namespaces (root), one combined table
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
 # make gate    the six scenarios (5 repeats) compared with testdata/reference (root)
@@ -42,6 +42,7 @@ actionlint:
 	$(GO) run $(ACTIONLINT) -color=false
 
 vet:
+	@out=$$(gofmt -l cmd pkg e2e bench); [ -z "$$out" ] || { echo "gofmt -l: not formatted: $$out"; exit 1; }
 	@for t in "" $(TAG_SETS) smoke nskube gatepower; do echo "go vet -tags '$$t' ./..."; $(GO) vet -tags "$$t" ./... || exit 1; done
 
 race:
