@@ -33,6 +33,7 @@ var (
 	flagProvider   = flag.String("provider", "local", "where scenarios run: "+strings.Join(providerNames, ", ")+" (local: network namespaces on this machine)")
 	flagDuration   = 3 * time.Second
 	flagWarmup     = time.Second
+	flagCostWarmup = 3 * time.Second
 	flagRepeats    = flag.Int("repeats", 3, "runs per scenario and mode (and as many baseline runs, alternating)")
 	flagConns      = flag.Int("conns", 100, "TCP connections per run")
 	flagBuffer     = 102400
@@ -46,7 +47,8 @@ var (
 
 func init() {
 	units.DurationVar(flag.CommandLine, &flagDuration, "duration", flagDuration, "measured window per run")
-	units.DurationVar(flag.CommandLine, &flagWarmup, "warmup", flagWarmup, "warm-up after all connections are up, per run")
+	units.DurationVar(flag.CommandLine, &flagWarmup, "warmup", flagWarmup, "warm-up after all connections are up, per bandwidth run")
+	units.DurationVar(flag.CommandLine, &flagCostWarmup, "cost-warmup", flagCostWarmup, "warm-up of the cost (paced) runs: a paced pair's CPU per byte settles slower (on a veth path the server's fell by a third over its first 3 s)")
 	units.SizeVar(flag.CommandLine, &flagBuffer, "buffer", flagBuffer, "application buffer per read()/write()")
 	units.RateVar(flag.CommandLine, &flagRate, "rate", flagRate, "cost runs: offered load over ALL connections (e.g. 1Gbit, 500Mbit, 50MB/s); 0 = no cost runs (cost figures then not measured)")
 	units.SizeVar(flag.CommandLine, &flagMsgSize, "msg-size", flagMsgSize, "cost runs: bytes per message with -msgs (the seed's business load: -msgs 20 -msg-size 25000)")
@@ -153,6 +155,8 @@ func checkFlags() error {
 		return fmt.Errorf("-duration %s: must be positive", flagDuration)
 	case flagWarmup < 0:
 		return fmt.Errorf("-warmup %s: must not be negative", flagWarmup)
+	case flagCostWarmup < 0:
+		return fmt.Errorf("-cost-warmup %s: must not be negative", flagCostWarmup)
 	case *flagRepeats < 1 || *flagRepeats > 100:
 		return fmt.Errorf("-repeats %d: want 1..100", *flagRepeats)
 	case *flagConns < 1 || *flagConns > 10000:
@@ -193,7 +197,7 @@ func setupSuite(ctx context.Context, cfg *envconf.Config) (context.Context, erro
 		StartedAt: time.Now().UTC().Format(time.RFC3339),
 		Host:      host,
 		Settings: map[string]string{
-			"duration": flagDuration.String(), "warmup": flagWarmup.String(), "repeats": fmt.Sprint(*flagRepeats),
+			"duration": flagDuration.String(), "warmup": flagWarmup.String(), "cost_warmup": flagCostWarmup.String(), "repeats": fmt.Sprint(*flagRepeats),
 			"conns": fmt.Sprint(*flagConns), "buffer": fmt.Sprint(flagBuffer), "thresholds": *flagThresholds,
 			"direction": "server-push", "cpus": fmt.Sprint(runtime.NumCPU()), "cost_load": costLoad(),
 		},

@@ -83,6 +83,19 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 	return p, "", nil
 }
 
+// sidecarRegression returns the suite's provider again with its emulated sidecars' buffers
+// (HAProxy's tune.bufsize) set to bufSize, for the sidecar injection of make gate-power, or why
+// the suite's provider cannot do that.
+func sidecarRegression(bufSize int) (provider.Provider, string) {
+	lp, ok := suite.provider.(*local.Provider)
+	if !ok {
+		return nil, "-provider " + suite.provider.Name() + " cannot change its sidecars' buffers (only -provider local can)"
+	}
+	p := local.New(lp.Binary)
+	p.Congestion, p.SidecarBufSize = lp.Congestion, bufSize
+	return p, ""
+}
+
 // runReaperIfAsked turns this process into nskube's reaper when a cluster of an earlier run of
 // this binary asked for one (see nskube.RunReaperIfAsked); it must be the first thing TestMain does.
 func runReaperIfAsked() (bool, error) { return nskube.RunReaperIfAsked() }

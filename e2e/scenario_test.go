@@ -50,18 +50,21 @@ type paths struct {
 
 // up realises a scenario on the suite's provider and registers its teardown at once (a Fatal in
 // Setup skips Teardown). A provider that cannot realise it here skips the test with its reason.
-func up(t *testing.T, s topo.Spec) provider.Path {
+func up(t *testing.T, s topo.Spec) provider.Path { return upOn(t, suite.provider, s) }
+
+// upOn is up on a given provider.
+func upOn(t *testing.T, pr provider.Provider, s topo.Spec) provider.Path {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := suite.provider.Check(ctx, s); err != nil {
+	if err := pr.Check(ctx, s); err != nil {
 		if provider.IsSkip(err) {
-			t.Skipf("%s on -provider %s: %v", s.Name, suite.provider.Name(), err)
+			t.Skipf("%s on -provider %s: %v", s.Name, pr.Name(), err)
 		}
-		require.NoError(t, err, "%s on -provider %s", s.Name, suite.provider.Name())
+		require.NoError(t, err, "%s on -provider %s", s.Name, pr.Name())
 	}
-	p, err := suite.provider.Up(ctx, s)
-	require.NoError(t, err, "realise %s on -provider %s", s.Name, suite.provider.Name())
+	p, err := pr.Up(ctx, s)
+	require.NoError(t, err, "realise %s on -provider %s", s.Name, pr.Name())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -206,7 +209,11 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		r.Error = err.Error()
 		return r
 	}
-	limit := flagWarmup + flagDuration + 3*time.Minute
+	warmup := flagWarmup
+	if mode == result.ModeCost {
+		warmup = flagCostWarmup
+	}
+	limit := warmup + flagDuration + 3*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 
@@ -223,7 +230,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	srvArgs = append(srvArgs, extra["server"]...)
 	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
 		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(flagBuffer), "--setup-timeout", "120s",
-		"--duration", flagDuration.String(), "--warmup", flagWarmup.String(), "--label", name}
+		"--duration", flagDuration.String(), "--warmup", warmup.String(), "--label", name}
 	cliArgs = append(cliArgs, loadArgs(mode)...)
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
@@ -241,7 +248,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		// the forwarding node's figures are then computed over exactly the client's window
 		// from the sampler's node series (result.NodeOver)
 		procs["sampler"], err = start(ctx, fwd, "sampler", []string{"sample",
-			"--duration", (flagWarmup + flagDuration + samplerSlack()).String(), "--series-interval", "100ms",
+			"--duration", (warmup + flagDuration + samplerSlack()).String(), "--series-interval", "100ms",
 			"--json", "-", "--label", name + " forwarding node"})
 	}
 	if err == nil {
