@@ -13,8 +13,8 @@ const (
 	BufSize = 65536 // tune.bufsize: bytes per stream buffer
 	// MinBufSize and MaxBufSize bound ProxyConfig.BufSize.
 	MinBufSize, MaxBufSize = 1024, 1 << 20
-	MaxConn = 4096  // global and per-frontend maxconn
-	Timeout = "1h"  // client/server inactivity timeouts (runs are minutes)
+	MaxConn                = 4096 // global and per-frontend maxconn
+	Timeout                = "1h" // client/server inactivity timeouts (runs are minutes)
 )
 
 // ProxyConfig says which sidecar's HAProxy configuration to render.
