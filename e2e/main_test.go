@@ -40,7 +40,7 @@ var (
 	flagRate       = 125e6 // bytes/s over all connections: 1 Gbit/s
 	flagMsgs       = flag.Float64("msgs", 0, "cost runs: messages per second per connection (the seed's business mode, with -msg-size) instead of -rate")
 	flagMsgSize    = 0
-	flagCongestion = flag.String("congestion", "cubic", "TCP congestion control of tcpload's sockets (with -provider local also every namespace's default where the machine allows it, so the sidecars' too); \"\" = each host's default")
+	flagCongestion = flag.String("congestion", "auto", "TCP congestion control of tcpload's sockets (with -provider local also every namespace's default where the machine allows it, so the sidecars' too); \"\" = each host's default; auto = cubic with -provider local, each host's default with the others")
 	flagThresholds = flag.String("thresholds", "../testdata/thresholds/local.yaml", "thresholds file (YAML; see testdata/thresholds/local.yaml)")
 	flagResults    = flag.String("results", "", "results directory (default ../results/<time>-<scenarios>)")
 )

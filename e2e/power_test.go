@@ -31,16 +31,18 @@ import (
 // runs here (about ±6 % against the client's ±15 %).
 
 var (
-	flagTrials    = flag.Int("trials", 10, "gate power: trials per injected regression (and of A/A runs)")
-	flagInjectPct = flag.Float64("inject-pct", 20, "gate power: size of the injected regressions, in percent")
-	flagMinDetect = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
-	flagMaxFalse  = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
+	flagTrials     = flag.Int("trials", 10, "gate power: trials per injected regression (and of A/A runs)")
+	flagInjectPct  = flag.Float64("inject-pct", 20, "gate power: size of the injected regressions, in percent")
+	flagMinDetect  = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
+	flagMaxFalse   = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
+	flagSidecarBuf = flag.Int("sidecar-bufsize", 12288, "gate power: the emulated sidecars' tune.bufsize in the sidecar injection (default 65536; below a 16 KB TLS record each record takes two reads, which raised the sidecars' CPU per byte by about a quarter here); 0 = no sidecar injection")
 )
 
 // injection is a known regression put into the scenario's path for one trial.
 type injection struct {
 	name   string
-	figure string // the gate that must fail; "" for A/A (no gate may fail)
+	figure string // the gate that must fail (null: that must not fail); "" for A/A: any gate
+	null   bool   // no regression injected: a failed gate is a false alarm
 	modes  []string
 	// apply changes the path (or returns extra tcpload arguments) and returns how to undo it.
 	apply func(t *testing.T, p provider.Path, cal calibration) (extra map[string][]string, undo func())
@@ -54,18 +56,23 @@ type calibration struct {
 
 // powerResult is one injection's outcome over its trials.
 type powerResult struct {
-	Injection string   `json:"injection"`
-	Figure    string   `json:"figure,omitempty"`
-	Trials    int      `json:"trials"`
-	Failed    int      `json:"failed"` // trials in which the gate (A/A: any gate) failed
-	Rate      float64  `json:"rate"`   // detection rate, or false-alarm rate for A/A
-	Measured  []string `json:"measured"`
+	Injection string `json:"injection"`
+	Figure    string `json:"figure,omitempty"`
+	// Null marks trials without a regression: Rate is then a false-alarm rate (A/A, and the
+	// sidecar gate on an unmodified path).
+	Null     bool     `json:"null,omitempty"`
+	Trials   int      `json:"trials"`
+	Failed   int      `json:"failed"` // trials in which the gate (A/A: any gate) failed
+	Rate     float64  `json:"rate"`   // detection rate, or false-alarm rate for null trials
+	Measured []string `json:"measured"`
+	// Skipped says why the injection was not run.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 func injections(pct float64) []injection {
 	f := 1 - pct/100
 	return []injection{
-		{name: "A/A (scenario = baseline)", modes: modes(),
+		{name: "A/A (scenario = baseline)", modes: modes(), null: true,
 			apply: func(*testing.T, provider.Path, calibration) (map[string][]string, func()) { return nil, func() {} }},
 		{name: fmt.Sprintf("bandwidth -%g%% (tc tbf on the server's link)", pct), figure: result.FigBandwidthRatio, modes: []string{result.ModeBandwidth},
 			apply: func(t *testing.T, p provider.Path, cal calibration) (map[string][]string, func()) {
@@ -96,43 +103,90 @@ func TestGatePower(t *testing.T) {
 			t.Logf("calibration: %s carried %.0f Mbps unpaced and cost %.4f server cores/Gbps at the paced load", s.Name, cal.clientMbps, cal.serverCoresPerGbps)
 			var out []powerResult
 			for _, inj := range injections(*flagInjectPct) {
-				pr := powerResult{Injection: inj.name, Figure: inj.figure, Trials: *flagTrials}
-				for trial := 0; trial < *flagTrials; trial++ {
-					extra, undo := inj.apply(t, sc, cal)
-					name := fmt.Sprintf("power-%s-%02d", slug(inj.name), trial)
-					var runs, baseRuns []result.Run
-					for i := 0; i < *flagRepeats; i++ {
-						for _, mode := range inj.modes {
-							baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, i, nil))
-							runs = append(runs, runOnce(t, sc, name, mode, i, extra))
-						}
-					}
-					undo()
-					baseRow := result.Aggregate("baseline:"+name, "", baseRuns)
-					row := result.Aggregate(name, "", runs)
-					result.CompareToBaseline(&row, baseRow)
-					gates := result.Gate(row, bounds)
-					caught, what := judgeTrial(gates, inj.figure)
-					if caught {
-						pr.Failed++
-					}
-					pr.Measured = append(pr.Measured, what)
-					t.Logf("%s trial %d: %v: %s", inj.name, trial, caught, what)
-				}
-				pr.Rate = float64(pr.Failed) / float64(pr.Trials)
-				out = append(out, pr)
+				out = append(out, trials(t, inj, base, sc, func() (map[string][]string, func()) { return inj.apply(t, sc, cal) }, bounds))
 			}
+			out = append(out, sidecarPower(t, base)...)
 			writePower(t, out)
 			for _, pr := range out {
-				if pr.Figure == "" {
+				switch {
+				case pr.Skipped != "":
+				case pr.Null:
 					assert.LessOrEqual(t, pr.Rate, *flagMaxFalse, "%s: false-alarm rate", pr.Injection)
-				} else {
+				default:
 					assert.GreaterOrEqual(t, pr.Rate, *flagMinDetect, "%s: detection rate of the %s gate", pr.Injection, pr.Figure)
 				}
 			}
 			return ctx
 		}).Feature()
 	testenv.Test(t, f)
+}
+
+// trials runs an injection's trials: sc against base, alternating, in the injection's modes,
+// each trial judged by the gates of bounds. apply changes the path for one trial.
+func trials(t *testing.T, inj injection, base, sc provider.Path, apply func() (map[string][]string, func()), bounds result.Bounds) powerResult {
+	t.Helper()
+	pr := powerResult{Injection: inj.name, Figure: inj.figure, Null: inj.null, Trials: *flagTrials}
+	for trial := 0; trial < *flagTrials; trial++ {
+		extra, undo := apply()
+		name := fmt.Sprintf("power-%s-%02d", slug(inj.name), trial)
+		var runs, baseRuns []result.Run
+		for i := 0; i < *flagRepeats; i++ {
+			for _, mode := range inj.modes {
+				baseRuns = append(baseRuns, runOnce(t, base, "baseline:"+name, mode, i, nil))
+				runs = append(runs, runOnce(t, sc, name, mode, i, extra))
+			}
+		}
+		undo()
+		baseRow := result.Aggregate("baseline:"+name, "", baseRuns)
+		row := result.Aggregate(name, "", runs)
+		result.CompareToBaseline(&row, baseRow)
+		caught, what := judgeTrial(result.Gate(row, bounds), inj.figure)
+		if caught {
+			pr.Failed++
+		}
+		pr.Measured = append(pr.Measured, what)
+		t.Logf("%s trial %d: %v: %s", inj.name, trial, caught, what)
+	}
+	pr.Rate = float64(pr.Failed) / float64(pr.Trials)
+	return pr
+}
+
+// sidecarPower measures the sidecar gate of gr+istio (max_cores_per_gbps: sidecar): trials of
+// the scenario as it is (a failed sidecar gate is a false alarm) and with its emulated sidecars'
+// buffers cut to -sidecar-bufsize (the gate must fail), cost runs against the plain baseline.
+// The injection's size is measured first: the sidecars' cores per Gbps, cut over as is.
+func sidecarPower(t *testing.T, base provider.Path) []powerResult {
+	t.Helper()
+	const fig = result.FigSidecarCoresPerGbps
+	if *flagSidecarBuf == 0 {
+		return nil
+	}
+	name := fmt.Sprintf("sidecar tune.bufsize %d", *flagSidecarBuf)
+	regressed, why := sidecarRegression(*flagSidecarBuf)
+	if why != "" {
+		t.Logf("%s: not run: %s", name, why)
+		return []powerResult{{Injection: name, Figure: fig, Skipped: why}}
+	}
+	s := topo.GRIstio
+	normal, slow := up(t, s), upOn(t, regressed, s)
+	var asIsRuns, cutRuns []result.Run
+	for i := 0; i < *flagRepeats; i++ {
+		asIsRuns = append(asIsRuns, runOnce(t, normal, "power-sidecar-calibration", result.ModeCost, i, nil))
+		cutRuns = append(cutRuns, runOnce(t, slow, "power-sidecar-calibration-cut", result.ModeCost, i, nil))
+	}
+	asIs := result.Aggregate("as is", "", asIsRuns).SidecarCoresPerGbps
+	cut := result.Aggregate("cut", "", cutRuns).SidecarCoresPerGbps
+	require.Positive(t, asIs.N, "calibration: the sidecars' cost measured")
+	require.Positive(t, cut.N, "calibration: the cut sidecars' cost measured")
+	size := cut.Median/asIs.Median*100 - 100
+	t.Logf("calibration: %s: sidecars %.3f cores/Gbps as they are, %.3f with tune.bufsize %d: %+.0f %%", s.Name, asIs.Median, cut.Median, *flagSidecarBuf, size)
+	bounds := suite.thresholds.For(s.Name)
+	cost := []string{result.ModeCost}
+	none := func() (map[string][]string, func()) { return nil, func() {} }
+	return []powerResult{
+		trials(t, injection{name: s.Name + " sidecars as they are", figure: fig, null: true, modes: cost}, base, normal, none, bounds),
+		trials(t, injection{name: fmt.Sprintf("%s sidecars %+.0f%% (%s)", s.Name, size, name), figure: fig, modes: cost}, base, slow, none, bounds),
+	}
 }
 
 // calibrate measures the unmodified scenario once in each mode.
@@ -181,8 +235,15 @@ func writePower(t *testing.T, out []powerResult) {
 	fmt.Fprintf(&b, "| injection | gate | trials | gate failed | rate |\n|---|---|---|---|---|\n")
 	for _, pr := range out {
 		kind, fig := "detection", pr.Figure
+		if pr.Null {
+			kind = "false alarms"
+		}
 		if fig == "" {
-			kind, fig = "false alarms", "any"
+			fig = "any"
+		}
+		if pr.Skipped != "" {
+			fmt.Fprintf(&b, "| %s | %s | - | - | not run: %s |\n", pr.Injection, fig, pr.Skipped)
+			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s %.0f %% |\n", pr.Injection, fig, pr.Trials, pr.Failed, kind, pr.Rate*100)
 	}

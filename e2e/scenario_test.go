@@ -138,18 +138,21 @@ func loadArgs(mode string) []string {
 // bbr, whose pacing puts an unpaced pair at about 20 or about 50 Gbps from one run to the next on
 // a 2-core machine (cubic: 66-74 Gbps); a bandwidth gate cannot see a 20 % loss through that.
 func congestionArgs() []string {
-	if *flagCongestion == "" {
+	if congestion == "" {
 		return nil
 	}
-	return []string{"--congestion", *flagCongestion}
+	return []string{"--congestion", congestion}
 }
+
+// congestion is the -congestion the provider resolved (openProvider): "" = each host's default.
+var congestion string
 
 // congestionNote says which congestion control the runs used.
 func congestionNote() string {
-	if *flagCongestion == "" {
-		return "TCP congestion control: each host's default (-congestion \"\"; the records' sockets.congestion says which)"
+	if congestion == "" {
+		return "TCP congestion control: each host's default (-congestion; the records' sockets.congestion says which)"
 	}
-	return "TCP congestion control: " + *flagCongestion + " on tcpload's sockets (-congestion)"
+	return "TCP congestion control: " + congestion + " on tcpload's sockets (-congestion)"
 }
 
 // measureScenario runs baseline and scenario alternately, in each mode, and aggregates both.
