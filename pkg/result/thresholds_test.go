@@ -29,7 +29,7 @@ func TestLoadThresholdsRepoFile(t *testing.T) {
 		assert.Equal(t, d.MinClientMbps, istio.MinClientMbps)
 	}
 	assert.Empty(t, th.UnknownScenarios([]string{"plain", "gr", "gr+istio", "vpccni", "vpccni+istio", "nodeport"}))
-	assert.Equal(t, []string{"gr+istio", "vpccni+istio"}, th.UnknownScenarios([]string{"plain"}))
+	assert.Equal(t, []string{"gr", "gr+istio", "nodeport", "vpccni", "vpccni+istio"}, th.UnknownScenarios([]string{"plain"}))
 }
 
 func TestParseThresholds(t *testing.T) {
