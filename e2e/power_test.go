@@ -213,15 +213,16 @@ func judgeTrial(gates []result.GateResult, figure string) (bool, string) {
 		if g.Status == result.GateFail {
 			failed = true
 		}
-		if figure != "" || g.Status == result.GateFail {
+		// A/A: the failed gates, and the ratio gates' medians (how close the noise came)
+		if figure != "" || g.Status == result.GateFail || strings.HasSuffix(g.Figure, "_ratio") {
 			seen = append(seen, g.Status+" "+g.String())
 		}
 	}
 	if figure != "" && len(seen) == 0 {
 		return false, "no gate on " + figure + " in the thresholds: nothing can catch it"
 	}
-	if len(seen) == 0 {
-		seen = append(seen, "no gate failed")
+	if figure == "" && !failed {
+		seen = append([]string{"no gate failed"}, seen...)
 	}
 	return failed, strings.Join(seen, "; ")
 }
