@@ -20,6 +20,7 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -35,7 +36,7 @@ var (
 	flagInjectPct  = flag.Float64("inject-pct", 20, "gate power: size of the injected regressions, in percent")
 	flagMinDetect  = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
 	flagMaxFalse   = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
-	flagSidecarBuf = flag.Int("sidecar-bufsize", 12288, "gate power: the emulated sidecars' tune.bufsize in the sidecar injection (default 65536; below a 16 KB TLS record each record takes two reads, which raised the sidecars' CPU per byte by about a quarter here); 0 = no sidecar injection")
+	flagSidecarBuf = flag.Int("sidecar-bufsize", 12288, "gate power: the emulated sidecars' tune.bufsize in the sidecar injection (theirs is 65536; below a 16 KB TLS record each record takes two reads, which raised the sidecars' CPU per byte by about a quarter here); 0 = no sidecar injection")
 )
 
 // injection is a known regression put into the scenario's path for one trial.
@@ -44,8 +45,9 @@ type injection struct {
 	figure string // the gate that must fail (null: that must not fail); "" for A/A: any gate
 	null   bool   // no regression injected: a failed gate is a false alarm
 	modes  []string
-	// apply changes the path (or returns extra tcpload arguments) and returns how to undo it.
-	apply func(t *testing.T, p provider.Path, cal calibration) (extra map[string][]string, undo func())
+	// apply changes the path (or returns extra tcpload arguments) and returns how to undo it;
+	// nil: nothing to change (the regression, if any, is in the path the trials run on).
+	apply func() (extra map[string][]string, undo func())
 }
 
 // calibration is what the unmodified scenario carried and cost, measured once before the trials.
@@ -69,13 +71,13 @@ type powerResult struct {
 	Skipped string `json:"skipped,omitempty"`
 }
 
-func injections(pct float64) []injection {
+// injections are the regressions injected into the plain scenario's path p, sized from cal.
+func injections(t *testing.T, pct float64, p provider.Path, cal calibration) []injection {
 	f := 1 - pct/100
 	return []injection{
-		{name: "A/A (scenario = baseline)", modes: modes(), null: true,
-			apply: func(*testing.T, provider.Path, calibration) (map[string][]string, func()) { return nil, func() {} }},
+		{name: "A/A (scenario = baseline)", modes: modes(), null: true},
 		{name: fmt.Sprintf("bandwidth -%g%% (tc tbf on the server's link)", pct), figure: result.FigBandwidthRatio, modes: []string{result.ModeBandwidth},
-			apply: func(t *testing.T, p provider.Path, cal calibration) (map[string][]string, func()) {
+			apply: func() (map[string][]string, func()) {
 				rate := cal.clientMbps * f
 				burst := max(int(rate*1e6/8/250), 256<<10) // 4 ms of data, at least 256 KiB
 				run(t, p.Server(), "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf",
@@ -83,7 +85,7 @@ func injections(pct float64) []injection {
 				return nil, func() { run(t, p.Server(), "tc", "qdisc", "del", "dev", "eth0", "root") }
 			}},
 		{name: fmt.Sprintf("server CPU +%g%% (tcpload --selftest-burn-per-kb)", pct), figure: result.FigServerCostRatio, modes: []string{result.ModeCost},
-			apply: func(t *testing.T, p provider.Path, cal calibration) (map[string][]string, func()) {
+			apply: func() (map[string][]string, func()) {
 				// c cores per Gbps = c s of CPU per 1e9/8 bytes = c*8192 ns per KiB
 				ns := cal.serverCoresPerGbps * pct / 100 * 8192
 				return map[string][]string{"server": {"--selftest-burn-per-kb", fmt.Sprintf("%.0fns", ns)}}, func() {}
@@ -93,6 +95,9 @@ func injections(pct float64) []injection {
 
 func TestGatePower(t *testing.T) {
 	requireProvider(t)
+	if b := *flagSidecarBuf; b != 0 && (b < sidecar.MinBufSize || b >= sidecar.BufSize) {
+		t.Fatalf("-sidecar-bufsize %d: want 0 (no sidecar injection) or %d..%d (below the sidecars' own %d)", b, sidecar.MinBufSize, sidecar.BufSize-1, sidecar.BufSize)
+	}
 	f := features.New("gate power").
 		Assess("injected regressions are caught and A/A runs pass", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			requireProvider(t)
@@ -102,9 +107,10 @@ func TestGatePower(t *testing.T) {
 			cal := calibrate(t, sc)
 			t.Logf("calibration: %s carried %.0f Mbps unpaced and cost %.4f server cores/Gbps at the paced load", s.Name, cal.clientMbps, cal.serverCoresPerGbps)
 			var out []powerResult
-			for _, inj := range injections(*flagInjectPct) {
-				out = append(out, trials(t, inj, base, sc, func() (map[string][]string, func()) { return inj.apply(t, sc, cal) }, bounds))
+			for _, inj := range injections(t, *flagInjectPct, sc, cal) {
+				out = append(out, trials(t, inj, base, sc, bounds))
 			}
+			writePower(t, out) // kept should the sidecar's part stop the test
 			out = append(out, sidecarPower(t, base)...)
 			writePower(t, out)
 			for _, pr := range out {
@@ -122,12 +128,16 @@ func TestGatePower(t *testing.T) {
 }
 
 // trials runs an injection's trials: sc against base, alternating, in the injection's modes,
-// each trial judged by the gates of bounds. apply changes the path for one trial.
-func trials(t *testing.T, inj injection, base, sc provider.Path, apply func() (map[string][]string, func()), bounds result.Bounds) powerResult {
+// each trial judged by the gates of bounds.
+func trials(t *testing.T, inj injection, base, sc provider.Path, bounds result.Bounds) powerResult {
 	t.Helper()
 	pr := powerResult{Injection: inj.name, Figure: inj.figure, Null: inj.null, Trials: *flagTrials}
 	for trial := 0; trial < *flagTrials; trial++ {
-		extra, undo := apply()
+		var extra map[string][]string
+		undo := func() {}
+		if inj.apply != nil {
+			extra, undo = inj.apply()
+		}
 		name := fmt.Sprintf("power-%s-%02d", slug(inj.name), trial)
 		var runs, baseRuns []result.Run
 		for i := 0; i < *flagRepeats; i++ {
@@ -151,7 +161,8 @@ func trials(t *testing.T, inj injection, base, sc provider.Path, apply func() (m
 	return pr
 }
 
-// sidecarPower measures the sidecar gate of gr+istio (max_cores_per_gbps: sidecar): trials of
+// sidecarPower measures the sidecar gate of gr+istio (max_cores_per_gbps: sidecar; the figure's
+// floor, min_sidecar_cores_per_gbps, counts too: a bypassed sidecar is a failure): trials of
 // the scenario as it is (a failed sidecar gate is a false alarm) and with its emulated sidecars'
 // buffers cut to -sidecar-bufsize (the gate must fail), cost runs against the plain baseline.
 // The injection's size is measured first: the sidecars' cores per Gbps, cut over as is.
@@ -162,7 +173,7 @@ func sidecarPower(t *testing.T, base provider.Path) []powerResult {
 		return nil
 	}
 	name := fmt.Sprintf("sidecar tune.bufsize %d", *flagSidecarBuf)
-	regressed, why := sidecarRegression(*flagSidecarBuf)
+	regressed, why := sidecarRegression(t, *flagSidecarBuf)
 	if why != "" {
 		t.Logf("%s: not run: %s", name, why)
 		return []powerResult{{Injection: name, Figure: fig, Skipped: why}}
@@ -177,15 +188,15 @@ func sidecarPower(t *testing.T, base provider.Path) []powerResult {
 	asIs := result.Aggregate("as is", "", asIsRuns).SidecarCoresPerGbps
 	cut := result.Aggregate("cut", "", cutRuns).SidecarCoresPerGbps
 	require.Positive(t, asIs.N, "calibration: the sidecars' cost measured")
+	require.Positive(t, asIs.Median, "calibration: the sidecars carried the traffic")
 	require.Positive(t, cut.N, "calibration: the cut sidecars' cost measured")
 	size := cut.Median/asIs.Median*100 - 100
 	t.Logf("calibration: %s: sidecars %.3f cores/Gbps as they are, %.3f with tune.bufsize %d: %+.0f %%", s.Name, asIs.Median, cut.Median, *flagSidecarBuf, size)
 	bounds := suite.thresholds.For(s.Name)
 	cost := []string{result.ModeCost}
-	none := func() (map[string][]string, func()) { return nil, func() {} }
 	return []powerResult{
-		trials(t, injection{name: s.Name + " sidecars as they are", figure: fig, null: true, modes: cost}, base, normal, none, bounds),
-		trials(t, injection{name: fmt.Sprintf("%s sidecars %+.0f%% (%s)", s.Name, size, name), figure: fig, modes: cost}, base, slow, none, bounds),
+		trials(t, injection{name: s.Name + " sidecars as they are", figure: fig, null: true, modes: cost}, base, normal, bounds),
+		trials(t, injection{name: fmt.Sprintf("%s sidecars %+.0f%% (%s)", s.Name, size, name), figure: fig, modes: cost}, base, slow, bounds),
 	}
 }
 

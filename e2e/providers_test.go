@@ -13,6 +13,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/interrupt"
@@ -95,14 +98,19 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 
 // sidecarRegression returns the suite's provider again with its emulated sidecars' buffers
 // (HAProxy's tune.bufsize) set to bufSize, for the sidecar injection of make gate-power, or why
-// the suite's provider cannot do that.
-func sidecarRegression(bufSize int) (provider.Provider, string) {
+// the suite's provider cannot do that. What it leaves behind is checked when t ends.
+func sidecarRegression(t *testing.T, bufSize int) (provider.Provider, string) {
 	lp, ok := suite.provider.(*local.Provider)
 	if !ok {
 		return nil, "-provider " + suite.provider.Name() + " cannot change its sidecars' buffers (only -provider local can)"
 	}
 	p := local.New(lp.Binary)
 	p.Congestion, p.SidecarBufSize = lp.Congestion, bufSize
+	t.Cleanup(func() {
+		left, err := p.Leftovers(context.Background())
+		assert.NoError(t, err)
+		assert.Empty(t, left, "what the cut sidecars' paths left behind")
+	})
 	return p, ""
 }
 
