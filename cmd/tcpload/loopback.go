@@ -204,9 +204,9 @@ func exitStatus(err error) int {
 // printPair prints both sides and the bytes-conservation check.
 func printPair(p *loopbackPair) {
 	s, c := p.Server, p.Client
-	fmt.Fprintf(stderr, "\n%-8s %10s %10s %12s %10s %8s\n", "side", "Mbps", "cores", "cores/Gbps", "setup s", "retrans")
+	fmt.Fprintf(stderr, "\n%-8s %10s %10s %12s %10s %12s\n", "side", "Mbps", "cores", "cores/Gbps", "setup s", "retrans")
 	for _, r := range []*result.Record{s, c} {
-		fmt.Fprintf(stderr, "%-8s %10.1f %10.3f %12.3f %10.3f %8s\n", r.Role, r.Mbps, r.CPU.Cores, r.CPU.CoresPerGbps, r.SetupSeconds, windowRetransmits(r))
+		fmt.Fprintf(stderr, "%-8s %10.1f %10.3f %12.3f %10.3f %12s\n", r.Role, r.Mbps, r.CPU.Cores, r.CPU.CoresPerGbps, r.SetupSeconds, windowRetransmits(r))
 	}
 	fmt.Fprintf(stderr, "machine busy %.2f of %d cores during the client's window (softirq %.2f)\n", c.Node.BusyCores, c.Node.NumCPU, c.Node.SoftirqCores)
 	if k, tol, ok := loopbackKernel(c); ok {

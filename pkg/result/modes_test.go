@@ -83,6 +83,10 @@ func TestAggregateUnmeasured(t *testing.T) {
 	assert.Nil(t, row.Runs[0].ClientIfaceMbps, "iface not measured on the client")
 	assert.NotNil(t, row.Runs[0].ServerIfaceMbps)
 	assert.Nil(t, row.Runs[0].Retransmits, "tcp not measured on the server: no sum")
+
+	old := modeRun("plain", ModeBandwidth, runSpec{clientMbps: 1000, serverMbps: 1000, clientCores: 0.1, serverCores: 0.1, clientBusy: 1, serverBusy: 1, retrans: 3})
+	old.Server.TCP.WindowRetransmits = nil // a record of before window_retransmits
+	assert.Nil(t, Aggregate("plain", "", []Run{old}).Runs[0].Retransmits, "the session's retransmits are not the window's")
 	assert.Nil(t, row.SidecarClientCores)
 	require.NotNil(t, row.SidecarServerCores)
 	assert.Nil(t, row.SidecarCoresPerGbps, "one of two sidecars unmeasured: no sum")

@@ -11,6 +11,9 @@ type window struct {
 	ivFrom   time.Time // the current interval started
 	ivBytes  uint64    // session bytes when the current interval started
 	nextEdge time.Time
+	// retransUnread is set when an active connection's TCP_INFO could not be read as the
+	// window opened: the window's retransmits are then not measured.
+	retransUnread bool
 }
 
 // openWindow starts measuring.
@@ -22,6 +25,9 @@ func (e *engine) openWindow() {
 		c := &e.conns[fd]
 		c.winStart = c.bytes
 		c.retransAtOpen, c.openedInfo = e.retransNow(fd, c)
+		if c.state == stActive && !c.openedInfo {
+			e.win.retransUnread = true
+		}
 	}
 	if e.cfg.Probe != nil {
 		e.cfg.Probe.WindowStart(now)
@@ -62,7 +68,7 @@ func (e *engine) endWindow() {
 	}
 	e.res.WindowSeconds = now.Sub(e.win.from).Seconds()
 	var sum, retrans uint64
-	first, retransOK := true, true
+	first, retransOK := true, !e.win.retransUnread
 	for _, fd := range e.fds {
 		c := &e.conns[fd]
 		c.winEnd = c.bytes

@@ -44,3 +44,14 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("after Down: %v %v", left, err)
 	}
 }
+
+type exitWith int
+
+func (e exitWith) Run() int { return int(e) }
+
+// TestRunTests: outside a reaper RunTests runs the tests and returns their status.
+func TestRunTests(t *testing.T) {
+	if got := RunTests(exitWith(3)); got != 3 {
+		t.Fatalf("RunTests = %d, want the tests' 3", got)
+	}
+}
