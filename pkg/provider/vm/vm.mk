@@ -15,10 +15,10 @@ vm-deps:
 
 e2e-vm: vm-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make e2e-vm needs root: debootstrap, tap devices in a network namespace (sudo make e2e-vm)"; exit 1; }
-	@dir=$(RESULTS)/$(STAMP)-vm; rc=0; start=$$(date +%s); \
+	@dir=$(abspath $(RESULTS))/$(STAMP)-vm; rc=0; start=$$(date +%s); \
 	echo "=== the vm provider's own test (image, boot, plain + nodeport, clean-up)"; \
 	PATHCOST_VM_TEST=1 $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm || rc=1; \
 	echo "=== plain and nodeport, -provider vm"; \
 	$(GO) test -v -count=1 -timeout 60m -tags "plain nodeport" -run 'TestPlain$$|TestNodePort$$' ./e2e -args -provider vm \
-	  -thresholds $(CURDIR)/testdata/thresholds/vm.yaml -results $(CURDIR)/$$dir $(VM_ARGS) $(E2E_ARGS) || rc=1; \
+	  -thresholds $(CURDIR)/testdata/thresholds/vm.yaml -results $$dir $(VM_ARGS) $(E2E_ARGS) || rc=1; \
 	echo "=== e2e-vm took $$(( $$(date +%s) - start )) s ($$dir)"; exit $$rc
