@@ -37,12 +37,7 @@ var providerNames = []string{"local", "nskube", "kubeconfig", "kind", "ssh", "vm
 // set-up or bad input and ends the run (a usageError: exit 2; otherwise 1). work is a directory
 // for the run's own files (the tcpload binary), removed at the end.
 func openProvider(ctx context.Context, name string, scenarios []topo.Spec, work string) (p provider.Provider, skip string, err error) {
-	congestion = *flagCongestion
-	if congestion == "auto" && name != "local" {
-		// real hosts are measured as they are: a pod may not even be allowed to choose (an
-		// algorithm outside net.ipv4.tcp_allowed_congestion_control needs CAP_NET_ADMIN)
-		congestion = ""
-	}
+	congestion = resolveCongestion(*flagCongestion, name)
 	switch name {
 	case "local":
 		return openLocal(scenarios, work)
@@ -54,6 +49,21 @@ func openProvider(ctx context.Context, name string, scenarios []topo.Spec, work 
 		return openVM(work)
 	default:
 		return nil, "", usageError{fmt.Errorf("-provider %q unknown: want one of %s", name, strings.Join(providerNames, ", "))}
+	}
+}
+
+// resolveCongestion turns -congestion auto into what provider name runs with: cubic for the
+// emulation (with this machine's bbr an unpaced pair is bimodal), each host's own default ("")
+// for real hosts, which are measured as they are (a pod may not even be allowed to choose: an
+// algorithm outside net.ipv4.tcp_allowed_congestion_control needs CAP_NET_ADMIN).
+func resolveCongestion(flagValue, name string) string {
+	switch {
+	case flagValue != "auto":
+		return flagValue
+	case name == "local":
+		return "cubic"
+	default:
+		return ""
 	}
 }
 
@@ -71,10 +81,6 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 		return nil, "the local provider needs root (it creates network namespaces, veth pairs, bridges and iptables rules); run as root, e.g. sudo make e2e", nil
 	}
 	p := local.New("")
-	if congestion == "auto" {
-		// the emulation's own choice: with this machine's bbr an unpaced pair is bimodal
-		congestion = "cubic"
-	}
 	p.Congestion = congestion
 	var missing []string
 	for _, s := range scenarios {
