@@ -326,6 +326,35 @@ func TestCancelStopsWithRecord(t *testing.T) {
 	requireClean(t, lab, "a", "b")
 }
 
+// TestCancelOnDeadHostReturns: a host whose network died while its process ran cannot end the
+// session; Wait still returns after cancel (within the stop grace, the close and the abandon
+// delay), naming the host, and the run cleans up once the host is back.
+func TestCancelOnDeadHostReturns(t *testing.T) {
+	lab := sshtest.New(t, []string{"a", "b"}, nil)
+	p := newProvider(t, labConfig(t, lab, map[string]string{RoleClient: "a", RoleServer: "b"}))
+	pa, err := p.Up(context.Background(), topo.Plain)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	sp, err := pa.Server().Start(ctx, []string{"server", "--listen", pa.Listen(), "--json", "-", "--quiet"}, &out, &errOut)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	b := lab.Host("b")
+	require.NoError(t, netns.IP("-n", b.NetNS, "link", "set", "eth0", "down"))
+	start := time.Now()
+	cancel()
+	err = sp.Wait()
+	took := time.Since(start)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "abandoned")
+	assert.Contains(t, err.Error(), "tcpload server on server host root@")
+	assert.Less(t, took, 3*stopGrace+5*time.Second, "Wait is bounded")
+	require.NoError(t, netns.IP("-n", b.NetNS, "link", "set", "eth0", "up"))
+	require.NoError(t, pa.Down(context.Background()))
+	require.NoError(t, p.Close(context.Background()))
+	requireClean(t, lab, "a", "b")
+}
+
 // TestKeepStagesOnce: with Keep the binary stays, and the next provider copies nothing.
 func TestKeepStagesOnce(t *testing.T) {
 	lab := sshtest.New(t, []string{"a", "b"}, nil)

@@ -280,28 +280,48 @@ type proc struct {
 	stdin   io.WriteCloser
 	what    string // "tcpload server on server host root@..."
 	stopped chan struct{}
-	once    sync.Once
-	cancel  func() bool
+	// abandoned is closed when the host did not end the session after it was closed: Wait
+	// then returns without the host's word (a host whose network died never answers).
+	abandoned chan struct{}
+	once      sync.Once
+	cancel    func() bool
 }
 
 // stop closes the process's stdin: the wrapper sends SIGTERM (the record is still written),
-// then SIGKILL after stopGrace; if the session has not ended after twice that, it is closed.
+// then SIGKILL after stopGrace; if the session has not ended after twice that, it is closed,
+// and if the host does not confirm within stopGrace more, the session is abandoned.
 func (p *proc) stop() {
 	p.once.Do(func() {
-		_ = p.stdin.Close()
 		go func() {
+			_ = p.stdin.Close()
 			select {
 			case <-p.stopped:
+				return
 			case <-time.After(2 * stopGrace):
 				_ = p.sess.Close()
+			}
+			select {
+			case <-p.stopped:
+			case <-time.After(stopGrace):
+				close(p.abandoned)
 			}
 		}()
 	})
 }
 
-// Wait waits for the process to end and its output to be copied.
+// Wait waits for the process to end and its output to be copied, or until the session is
+// abandoned (stop, on a host that no longer answers).
 func (p *proc) Wait() error {
-	err := p.sess.Wait()
+	done := make(chan error, 1)
+	go func() { done <- p.sess.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-p.abandoned:
+		close(p.stopped)
+		p.cancel()
+		return fmt.Errorf("%s: the host did not end the session within %s of being asked to stop (host or its network down?); abandoned", p.what, 3*stopGrace)
+	}
 	close(p.stopped)
 	p.cancel()
 	_ = p.sess.Close()

@@ -508,7 +508,7 @@ func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Write
 		_ = s.Close()
 		return nil, fmt.Errorf("%s: start: %w", what, err)
 	}
-	pr := &proc{sess: s, stdin: in, what: what, stopped: make(chan struct{})}
+	pr := &proc{sess: s, stdin: in, what: what, stopped: make(chan struct{}), abandoned: make(chan struct{})}
 	pr.cancel = context.AfterFunc(ctx, pr.stop)
 	h.pa.mu.Lock()
 	h.pa.procs = append(h.pa.procs, pr)
