@@ -5,7 +5,7 @@
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
 # make gate    the six scenarios (5 repeats) compared with testdata/reference (root)
 # make e2e-k8s    the six scenarios on nskube clusters (pkg/provider/kube), one combined table
-# make e2e-vm  plain and nodeport on User-Mode Linux VMs booted here (root; -provider vm)
+# make e2e-vm  plain and nodeport on VMs booted here (root; -provider vm; QEMU+KVM or User-Mode Linux)
 # See README.md for everything else.
 
 GO        ?= go
@@ -182,5 +182,5 @@ bench-compare:
 # cluster-build, cluster-up, cluster-down, cluster-status, e2e-smoke
 include pkg/cluster/nskube/nskube.mk
 
-# vm-deps, e2e-vm (-provider vm: User-Mode Linux VMs booted here)
+# vm-deps, vm-test, e2e-vm (-provider vm: QEMU or User-Mode Linux VMs booted here)
 include pkg/provider/vm/vm.mk

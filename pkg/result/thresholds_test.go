@@ -32,6 +32,21 @@ func TestLoadThresholdsRepoFile(t *testing.T) {
 	assert.Equal(t, []string{"gr", "gr+istio", "nodeport", "vpccni", "vpccni+istio"}, th.UnknownScenarios([]string{"plain"}))
 }
 
+// TestEveryThresholdsFileLoads: each file the make targets pass with -thresholds parses and names
+// only the e2e scenarios.
+func TestEveryThresholdsFileLoads(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "thresholds", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			th, err := LoadThresholds(f)
+			require.NoError(t, err)
+			assert.Empty(t, th.UnknownScenarios([]string{"plain", "gr", "gr+istio", "vpccni", "vpccni+istio", "nodeport"}))
+		})
+	}
+}
+
 func TestParseThresholds(t *testing.T) {
 	tests := []struct {
 		name    string

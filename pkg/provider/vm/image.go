@@ -29,30 +29,41 @@ var buildScript string
 const buildTimeout = 30 * time.Minute
 
 // image is a built VM image in the cache: base.img (ext4, booted copy-on-write), the root
-// login key and the image's ssh host key.
+// login key and the image's ssh host key; for QEMU also vmlinuz and initrd.img beside it.
 type image struct {
-	dir     string
-	base    string
-	signer  xssh.Signer
-	hostKey xssh.PublicKey
+	dir  string
+	base string
+	// kernelVersion is the QEMU guest kernel's version ("" for UML).
+	kernelVersion string
+	signer        xssh.Signer
+	hostKey       xssh.PublicKey
 	// built is how long building took; 0 when the image came from the cache.
 	built time.Duration
 }
 
-// release is what the image is built from.
+// release is what the image is built from: the Debian suite and mirror, and the guest kernel
+// ("uml" and the UML kernel's version, or "qemu" for Debian's stock kernel inside the image).
 type release struct {
-	suite, mirror, umlKernel string
+	suite, mirror, kernel string
+}
+
+// hypervisorArg is build.sh's HYPERVISOR argument for the release's kernel.
+func (r release) hypervisorArg() string {
+	if r.kernel == "qemu" {
+		return "qemu"
+	}
+	return "uml"
 }
 
 // cacheDir is the image's directory: keyed by the build script, the release, the mirror and
-// the UML kernel, so a change to any of them builds a new image.
+// the kernel, so a change to any of them builds a new image.
 func (r release) cacheDir(root string) string {
 	h := sha256.New()
-	for _, s := range []string{buildScript, r.suite, r.mirror, r.umlKernel, subnet, macPrefix, fmt.Sprint(maxVMs)} {
+	for _, s := range []string{buildScript, r.suite, r.mirror, r.kernel, subnet, macPrefix, fmt.Sprint(maxVMs)} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	return filepath.Join(root, r.suite+"-uml"+r.umlKernel+"-"+hex.EncodeToString(h.Sum(nil))[:12])
+	return filepath.Join(root, r.suite+"-"+r.kernel+"-"+hex.EncodeToString(h.Sum(nil))[:12])
 }
 
 // ensureImage returns the cached image for r, building it first if needed. A lock file
@@ -92,6 +103,13 @@ func ensureImage(ctx context.Context, root string, r release, log io.Writer) (*i
 	}
 	if img.hostKey, _, _, _, err = xssh.ParseAuthorizedKey(data); err != nil {
 		return nil, fmt.Errorf("vm image %s: host key: %w", dir, err)
+	}
+	if r.hypervisorArg() == "qemu" {
+		v, err := os.ReadFile(filepath.Join(dir, "kernel.version"))
+		if err != nil {
+			return nil, fmt.Errorf("vm image %s: kernel: %w", dir, err)
+		}
+		img.kernelVersion = strings.TrimSpace(string(v))
 	}
 	return img, nil
 }
@@ -134,7 +152,7 @@ func build(ctx context.Context, dir string, r release, key xssh.PublicKey, log i
 	fmt.Fprintf(log, "vm: building the image in %s (debootstrap %s from %s; a few minutes, once)\n", dir, r.suite, r.mirror)
 	pr, pw := io.Pipe()
 	cmd := exec.CommandContext(ctx, "sh", "-c", buildScript, "build.sh", dir, r.suite, r.mirror,
-		strings.TrimSpace(string(xssh.MarshalAuthorizedKey(key))), fmt.Sprint(maxVMs), subnet, macPrefix)
+		strings.TrimSpace(string(xssh.MarshalAuthorizedKey(key))), fmt.Sprint(maxVMs), subnet, macPrefix, r.hypervisorArg())
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
 	done := make(chan struct{})

@@ -2,15 +2,17 @@
 // scenarios run on hosts with their own kernels (per-host CPU figures) on one machine.
 //
 // The image is built offline from Debian's packages (debootstrap of this machine's release
-// from the mirror apt uses: systemd, openssh-server, iproute2, iptables, ethtool) and cached by
-// content under /var/cache/pathcost/vm/, with a root key generated per cache. Each VM boots a
-// copy-on-write layer over it and is connected by a tap device to a bridge inside a network
-// namespace of ours; the host's network is untouched.
+// from the mirror apt uses: systemd, openssh-server, iproute2, iptables, ethtool, and for QEMU
+// Debian's stock kernel) and cached by content under /var/cache/pathcost/vm/, with a root key
+// generated per cache. Each VM boots a copy-on-write layer over it and is connected by a tap
+// device to a bridge inside a network namespace of ours; the host's network is untouched.
 //
-// The hypervisor is User-Mode Linux (Debian's user-mode-linux): this machine's /dev/kvm is a
-// paravirtual hypervisor that runs no stock guest kernel (see the project's notes). UML runs
-// the guest kernel as host processes with one vCPU per VM: its figures show the path's shape,
-// not a cloud VM's speed. QEMU with KVM, where KVM runs a stock kernel, is not implemented.
+// The hypervisor (Hypervisor) is QEMU with KVM where KVM runs a stock guest kernel, else
+// User-Mode Linux (Debian's user-mode-linux), which runs the guest kernel as host processes
+// with one vCPU per VM. A /dev/kvm without the CPU's virtualisation flags (a paravirtual KVM,
+// as on the machines this project is developed on) boots no stock kernel, so auto picks UML
+// there; QEMU without acceleration (tcg) runs the QEMU path anywhere, slowly. UML's and TCG's
+// figures show the path's shape, not a cloud VM's speed.
 package vm
 
 import (
@@ -58,18 +60,23 @@ type Config struct {
 	Binary string
 	// CacheDir holds the images (DefaultCacheDir when empty).
 	CacheDir string
-	// Memory is each VM's memory, UML syntax (default 1024M).
+	// Hypervisor boots the VMs (auto when empty: see Resolve).
+	Hypervisor Hypervisor
+	// Memory is each VM's memory, with a unit suffix as UML and QEMU take it (default 1024M).
 	Memory string
-	// BootTimeout bounds one VM's boot to its ssh banner (default 3 min).
+	// BootTimeout bounds one VM's boot to its ssh banner (default 3 min, 6 min under TCG).
 	BootTimeout time.Duration
 	// Log receives progress lines (image build, boots); os.Stderr when nil.
 	Log io.Writer
 }
 
-// Provider boots UML VMs on first use (client, server, and the forwarder for nodeport) and
+// Provider boots VMs on first use (client, server, and the forwarder for nodeport) and
 // realises scenarios on them through the ssh provider. Close stops them.
 type Provider struct {
 	cfg Config
+	hv  Hypervisor
+	// why says why auto did not pick KVM ("" when it did, or the choice was explicit).
+	why string
 
 	mu      sync.Mutex
 	img     *image
@@ -100,14 +107,21 @@ func New(cfg Config) *Provider {
 	if cfg.Memory == "" {
 		cfg.Memory = "1024M"
 	}
+	hv, why := Resolve(cfg.Hypervisor)
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 3 * time.Minute
+		if hv == HypervisorTCG {
+			cfg.BootTimeout = 6 * time.Minute // every instruction emulated
+		}
 	}
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
-	return &Provider{cfg: cfg, vms: map[string]*vmProc{}, offload: map[string]bool{}}
+	return &Provider{cfg: cfg, hv: hv, why: why, vms: map[string]*vmProc{}, offload: map[string]bool{}}
 }
+
+// Hypervisor is the hypervisor the provider boots its VMs with (auto resolved).
+func (p *Provider) Hypervisor() Hypervisor { return p.hv }
 
 // Name is "vm".
 func (p *Provider) Name() string { return "vm" }
@@ -117,39 +131,6 @@ var roleVM = map[string]int{ssh.RoleClient: 1, ssh.RoleServer: 2, ssh.RoleForwar
 
 func vmAddr(role string) string { return fmt.Sprintf("%s.%d", subnet, 10+roleVM[role]) }
 
-// Requirements says what this machine lacks to build and boot the VMs (nil: nothing).
-func Requirements() error {
-	if os.Geteuid() != 0 {
-		return errors.New("the vm provider needs root: it builds the image with debootstrap and puts the VMs' taps in a network namespace")
-	}
-	var missing []string
-	for bin, pkg := range map[string]string{linuxUML: "user-mode-linux", "debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "ip": "iproute2", "ethtool": "ethtool"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, pkg)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("the vm provider needs Debian packages: apt-get install %s", strings.Join(missing, " "))
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		return fmt.Errorf("the vm provider needs /dev/net/tun for the VMs' tap devices: %w", err)
-	}
-	if _, err := umlKernel(); err != nil {
-		return err
-	}
-	_, err := hostRelease()
-	return err
-}
-
-// umlKernel is the version of the UML kernel's modules.
-func umlKernel() (string, error) {
-	entries, err := os.ReadDir(umlModules)
-	if err != nil || len(entries) == 0 {
-		return "", fmt.Errorf("no UML kernel modules in %s (apt-get install user-mode-linux): %v", umlModules, err)
-	}
-	return entries[0].Name(), nil
-}
-
 // Check skips the pod scenarios and machines that cannot build or boot the VMs.
 func (p *Provider) Check(_ context.Context, s topo.Spec) error {
 	if err := s.Validate(); err != nil {
@@ -158,7 +139,7 @@ func (p *Provider) Check(_ context.Context, s topo.Spec) error {
 	if s.Kind != topo.KindPlain && s.Kind != topo.KindNodePort {
 		return provider.Skipf("%s needs a cluster: use -provider kubeconfig", s.Name)
 	}
-	if err := Requirements(); err != nil {
+	if err := Requirements(p.hv); err != nil {
 		return provider.Skipf("%v", err)
 	}
 	return nil
@@ -199,7 +180,7 @@ func (p *Provider) boot(ctx context.Context, roles []string) error {
 		if err != nil {
 			return err
 		}
-		if rel.umlKernel, err = umlKernel(); err != nil {
+		if rel.kernel, err = p.kernelFlavour(); err != nil {
 			return err
 		}
 		img, err := ensureImage(ctx, p.cfg.CacheDir, rel, p.cfg.Log)
@@ -250,7 +231,7 @@ func (p *Provider) boot(ctx context.Context, roles []string) error {
 	}
 	took := time.Since(start)
 	p.boots = append(p.boots, took)
-	fmt.Fprintf(p.cfg.Log, "vm: booted %s (%d UML VMs at once) in %s\n", strings.Join(todo, ", "), len(todo), took.Round(100*time.Millisecond))
+	fmt.Fprintf(p.cfg.Log, "vm: booted %s (%d VMs at once, %s) in %s\n", strings.Join(todo, ", "), len(todo), p.hv.Describe(), took.Round(100*time.Millisecond))
 	if p.inner == nil {
 		return p.makeInner()
 	}
@@ -291,13 +272,13 @@ func (p *Provider) makeNetwork() error {
 	return nil
 }
 
-// vmProc is a running UML kernel.
+// vmProc is a running VM (UML kernel or QEMU).
 type vmProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
 
-// startVM creates the VM's tap on the bridge and starts UML in the namespace.
+// startVM creates the VM's tap on the bridge and starts the VM in the namespace.
 func (p *Provider) startVM(role string) (*vmProc, error) {
 	n := roleVM[role]
 	tap := fmt.Sprintf("tap%d", n)
@@ -314,11 +295,7 @@ func (p *Provider) startVM(role string) (*vmProc, error) {
 		return nil, err
 	}
 	defer log.Close()
-	args := []string{"netns", "exec", p.ns, linuxUML,
-		"umid=" + p.ns + "-" + role, "uml_dir=" + p.run, "mem=" + p.cfg.Memory,
-		fmt.Sprintf("ubd0=%s/%s.cow,%s", p.run, role, p.img.base), "root=/dev/ubda", "rw",
-		fmt.Sprintf("vec0:transport=tap,ifname=%s,mac=%s:%02x", tap, macPrefix, 10+n),
-		"con=null", "con0=null,fd:1", "systemd.hostname=" + role}
+	args := append([]string{"netns", "exec", p.ns}, p.bootArgs(role, tap, fmt.Sprintf("%s:%02x", macPrefix, 10+n))...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "TMPDIR="+p.run)
@@ -373,8 +350,7 @@ func (p *Provider) makeInner() error {
 		HostKeyAlgorithms: []string{p.img.hostKey.Type()},
 		Dial:              netns.Dialer(netns.Path(p.ns)),
 		Name:              "vm",
-		Notes: []string{fmt.Sprintf("vm: hypervisor User-Mode Linux (Debian user-mode-linux, guest kernel %s as host processes, 1 vCPU and %s per VM), image debootstrap %s; VMs on a bridge in a network namespace of the run. UML's figures show the path's shape, not a cloud VM's speed",
-			p.rel.umlKernel, p.cfg.Memory, p.rel.suite)},
+		Notes:             []string{p.note()},
 	})
 	if err != nil {
 		return err
@@ -383,9 +359,45 @@ func (p *Provider) makeInner() error {
 	return nil
 }
 
-// offloadsOff turns off the segmentation and checksum offloads of each VM's eth0 (UML's vec0)
+// note describes the VMs for the run's notes.
+func (p *Provider) note() string {
+	var s string
+	switch p.hv {
+	case HypervisorUML:
+		s = fmt.Sprintf("vm: hypervisor User-Mode Linux (Debian user-mode-linux, guest kernel %s as host processes, 1 vCPU and %s per VM)", strings.TrimPrefix(p.rel.kernel, "uml"), p.cfg.Memory)
+	default:
+		s = fmt.Sprintf("vm: hypervisor %s (Debian's kernel %s, 1 vCPU and %s per VM, virtio disk and network)", p.hv.Describe(), p.img.kernelVersion, p.cfg.Memory)
+	}
+	s += fmt.Sprintf(", image debootstrap %s; VMs on a bridge in a network namespace of the run", p.rel.suite)
+	switch p.hv {
+	case HypervisorUML:
+		s += ". UML's figures show the path's shape, not a cloud VM's speed"
+	case HypervisorTCG:
+		s += ". TCG emulates every guest instruction: its figures show the path's shape at a small fraction of a real VM's speed"
+	}
+	if p.why != "" {
+		s += " (" + p.why + ")"
+	}
+	return s
+}
+
+// kernelFlavour names the guest kernel in the image's cache key: the UML kernel's version, or
+// "qemu" (Debian's current linux-image-amd64, installed in the image).
+func (p *Provider) kernelFlavour() (string, error) {
+	if p.hv.qemu() {
+		return "qemu", nil
+	}
+	v, err := umlKernel()
+	return "uml" + v, err
+}
+
+// offloadsOff turns off the segmentation and checksum offloads of each UML VM's eth0 (vec0)
 // once: with them on, UML's vector driver carries about 2 Mbps with heavy retransmits.
+// virtio-net under QEMU needs no such thing.
 func (p *Provider) offloadsOff(ctx context.Context, pa provider.Path) error {
+	if p.hv != HypervisorUML {
+		return nil
+	}
 	for _, h := range []provider.Host{pa.Client(), pa.Server(), pa.Forwarder()} {
 		if h == nil || p.offload[h.Name()] {
 			continue
