@@ -230,6 +230,7 @@ var (
 	flagSSHKeep    = flag.Bool("ssh-keep", false, "-provider ssh: leave the staged tcpload on the hosts, so the next run copies nothing")
 	flagVMCache    = flag.String("vm-cache", vm.DefaultCacheDir, "-provider vm: image cache directory")
 	flagVMMemory   = flag.String("vm-memory", "1024M", "-provider vm: memory per VM")
+	flagVMHyper    = flag.String("vm-hypervisor", "auto", "-provider vm: auto (QEMU with KVM where KVM runs a stock kernel, else User-Mode Linux), uml, kvm, or tcg (QEMU emulated: slow, runs anywhere)")
 )
 
 // openSSH reads -hosts and the key flags; hosts are contacted only when a scenario needs them.
@@ -255,12 +256,16 @@ func openSSH(work string) (provider.Provider, string, error) {
 // openVM checks that this machine can build and boot the VMs (else every scenario skips, saying
 // what is missing); the image is built and the VMs booted on the first scenario.
 func openVM(work string) (provider.Provider, string, error) {
-	if err := vm.Requirements(); err != nil {
+	hv, err := vm.ParseHypervisor(*flagVMHyper)
+	if err != nil {
+		return nil, "", usageError{fmt.Errorf("-vm-hypervisor: %w", err)}
+	}
+	if err := vm.Requirements(hv); err != nil {
 		return nil, err.Error(), nil
 	}
 	bin, err := buildTCPLoad(work)
 	if err != nil {
 		return nil, "", err
 	}
-	return vm.New(vm.Config{Binary: bin, CacheDir: *flagVMCache, Memory: *flagVMMemory}), "", nil
+	return vm.New(vm.Config{Binary: bin, CacheDir: *flagVMCache, Memory: *flagVMMemory, Hypervisor: hv}), "", nil
 }
