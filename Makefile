@@ -5,7 +5,7 @@
 # make e2e-smoke  a real 2-node Kubernetes (nskube, no Docker) and a tcpload smoke test on it
 # make gate    the six scenarios (5 repeats) compared with testdata/reference (root)
 # make e2e-k8s    the six scenarios on nskube clusters (pkg/provider/kube), one combined table
-# make e2e-vm  plain and nodeport on VMs booted here (root; -provider vm; QEMU+KVM or User-Mode Linux)
+# make e2e-vm  plain and nodeport on VMs booted here (root; -provider vm; VM_HYPERVISOR=auto|uml|kvm|tcg)
 # See README.md for everything else.
 
 GO        ?= go
@@ -82,9 +82,11 @@ e2e-quick:
 	$(MAKE) e2e E2E_ARGS="-duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)"
 
 # The gates' measured power: TRIALS trials each of the plain scenario as it is (A/A: any failed
-# gate is a false alarm) and with -20 % bandwidth (tc) and +20 % server CPU injected into its path
-# (the repeats and windows of e2e-quick unless E2E_ARGS says otherwise); prints the detection and
-# false-alarm rates and fails when detection < 90 % or false alarms > 5 %.
+# gate is a false alarm) and with -20 % bandwidth (tc) and +20 % server CPU injected into its path,
+# then of gr+istio as it is and with its sidecars' buffers cut (about +20 % sidecar CPU; the
+# sidecar gate) (the repeats and windows of e2e-quick unless E2E_ARGS says otherwise, e.g.
+# E2E_ARGS="-power-only sidecar"); prints the detection and false-alarm rates and fails when
+# detection < 90 % or false alarms > 5 %.
 TRIALS ?= 10
 gate-power: e2e-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make gate-power needs root: it builds network namespaces and tc qdiscs (sudo make gate-power)"; exit 1; }

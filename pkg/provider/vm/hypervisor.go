@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -75,7 +76,7 @@ func Resolve(h Hypervisor) (Hypervisor, string) {
 func kvmRunsStockKernels() error {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("/dev/kvm: %w", err)
+		return err
 	}
 	_ = f.Close()
 	data, err := os.ReadFile("/proc/cpuinfo")
@@ -110,6 +111,9 @@ func Requirements(h Hypervisor) error {
 	h, _ = Resolve(h)
 	if os.Geteuid() != 0 {
 		return errors.New("the vm provider needs root: it builds the image with debootstrap and puts the VMs' taps in a network namespace")
+	}
+	if h.qemu() && runtime.GOARCH != "amd64" {
+		return fmt.Errorf("the vm provider's QEMU image is amd64 (Debian's linux-image-amd64, qemu-system-x86_64); this is %s: use -vm-hypervisor uml", runtime.GOARCH)
 	}
 	need := map[string]string{"debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "ip": "iproute2", "ethtool": "ethtool"}
 	if h.qemu() {
@@ -170,7 +174,8 @@ func (p *Provider) bootArgs(role, tap, mac string) []string {
 		}
 	}
 	// snapshot=on keeps the base image read-only: each VM writes to a temporary file in
-	// TMPDIR (the run directory). -name carries the namespace so a sweep can find strays.
+	// TMPDIR (the run directory). -name carries the namespace, so a VM can be told to its run
+	// (QEMU dies with the provider's process: Pdeathsig).
 	return []string{qemuBinary,
 		"-name", p.ns + "-" + role, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-machine", "q35", "-accel", accel, "-cpu", cpu, "-smp", "1", "-m", p.cfg.Memory,

@@ -3,15 +3,18 @@
 # per-host idle %), one table. VM_HYPERVISOR: auto (QEMU with KVM where KVM runs a stock kernel,
 # else User-Mode Linux), uml, kvm, or tcg (QEMU emulated). The image is built once with
 # debootstrap from Debian's packages and cached in /var/cache/pathcost/vm. Cost runs at
-# 100 Mbit/s: a UML or TCG VM has one vCPU and carries well under 1 Gbps. The gate self-test (tc on the server's eth0) is left
+# 100 Mbit/s: a UML or TCG VM has one vCPU and carries 0.5-1.7 Gbps here. The gate self-test (tc on the server's eth0) is left
 # out: the VMs outlive a path, so its throttle would stay for later scenarios and it throttles
 # the baseline too (baseline and scenario share the server VM).
 VM_HYPERVISOR ?= auto
+ifeq ($(filter auto uml kvm tcg,$(VM_HYPERVISOR)),)
+$(error VM_HYPERVISOR=$(VM_HYPERVISOR): want auto, uml, kvm or tcg)
+endif
 VM_ARGS  ?= -duration 3s -warmup 1s -repeats 3 -rate 100Mbit
 # TCG's figures have their own shape (three emulated vCPUs share the host's cores)
 VM_THRESHOLDS ?= $(CURDIR)/testdata/thresholds/$(if $(filter tcg,$(VM_HYPERVISOR)),vm-tcg,vm).yaml
 # auto: UML, and QEMU too where /dev/kvm and the CPU's vmx or svm flag say KVM can run it
-VM_QEMU := $(if $(filter kvm tcg,$(VM_HYPERVISOR)),1,$(if $(filter auto,$(VM_HYPERVISOR)),$(shell [ -e /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && echo 1)))
+VM_QEMU := $(if $(filter kvm tcg,$(VM_HYPERVISOR)),1,$(if $(filter auto,$(VM_HYPERVISOR)),$(shell [ -e /dev/kvm ] && grep -m1 '^flags' /proc/cpuinfo | grep -qwE 'vmx|svm' && echo 1)))
 VM_UML  := $(if $(filter uml auto,$(VM_HYPERVISOR)),1)
 VM_NEEDS := debootstrap:debootstrap mkfs.ext4:e2fsprogs ip:iproute2 ethtool:ethtool \
 	$(if $(VM_UML),linux.uml:user-mode-linux) $(if $(VM_QEMU),qemu-system-x86_64:qemu-system-x86)
@@ -19,7 +22,7 @@ VM_NEEDS := debootstrap:debootstrap mkfs.ext4:e2fsprogs ip:iproute2 ethtool:etht
 .PHONY: vm-deps vm-test e2e-vm
 
 vm-deps:
-	@sh .ci/need.sh "make e2e-vm" $(VM_NEEDS)
+	@sh .ci/need.sh "make e2e-vm/vm-test (VM_HYPERVISOR=$(VM_HYPERVISOR))" $(VM_NEEDS)
 
 # vm-test: only the provider's own test (image, boot, a plain and a nodeport pair, clean-up), e.g.
 # `make vm-test VM_HYPERVISOR=tcg` to run the QEMU path on a machine without a usable KVM.
