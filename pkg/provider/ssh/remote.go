@@ -269,6 +269,27 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// detachable passes writes to w until detach; later writes are dropped.
+type detachable struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (d *detachable) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.w == nil {
+		return len(b), nil
+	}
+	return d.w.Write(b)
+}
+
+func (d *detachable) detach() {
+	d.mu.Lock()
+	d.w = nil
+	d.mu.Unlock()
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
@@ -276,12 +297,13 @@ func firstLine(s string) string {
 
 // proc is a process started over an ssh session.
 type proc struct {
-	sess    *xssh.Session
-	stdin   io.WriteCloser
-	what    string // "tcpload server on server host root@..."
-	stopped chan struct{}
-	// abandoned is closed when the host did not end the session after it was closed: Wait
-	// then returns without the host's word (a host whose network died never answers).
+	sess           *xssh.Session
+	stdin          io.WriteCloser
+	stdout, stderr *detachable // the caller's writers, detached when the session is abandoned
+	what           string      // "tcpload server on server host root@..."
+	stopped        chan struct{}
+	// abandoned is closed 3*stopGrace after stop: if the session has not ended by then, Wait
+	// returns without the host's word (a host whose network died never answers).
 	abandoned chan struct{}
 	once      sync.Once
 	cancel    func() bool
@@ -289,28 +311,25 @@ type proc struct {
 
 // stop closes the process's stdin: the wrapper sends SIGTERM (the record is still written),
 // then SIGKILL after stopGrace; if the session has not ended after twice that, it is closed,
-// and if the host does not confirm within stopGrace more, the session is abandoned.
+// and if it has not ended after three times that, it is abandoned. The timer starts first: a
+// close may block on a dead host's connection.
 func (p *proc) stop() {
 	p.once.Do(func() {
+		time.AfterFunc(3*stopGrace, func() { close(p.abandoned) })
 		go func() {
 			_ = p.stdin.Close()
 			select {
 			case <-p.stopped:
-				return
 			case <-time.After(2 * stopGrace):
 				_ = p.sess.Close()
-			}
-			select {
-			case <-p.stopped:
-			case <-time.After(stopGrace):
-				close(p.abandoned)
 			}
 		}()
 	})
 }
 
 // Wait waits for the process to end and its output to be copied, or until the session is
-// abandoned (stop, on a host that no longer answers).
+// abandoned (stop, on a host that no longer answers): then the caller's writers are detached,
+// so that output arriving later cannot race with the caller reading them.
 func (p *proc) Wait() error {
 	done := make(chan error, 1)
 	go func() { done <- p.sess.Wait() }()
@@ -318,9 +337,15 @@ func (p *proc) Wait() error {
 	select {
 	case err = <-done:
 	case <-p.abandoned:
-		close(p.stopped)
-		p.cancel()
-		return fmt.Errorf("%s: the host did not end the session within %s of being asked to stop (host or its network down?); abandoned", p.what, 3*stopGrace)
+		select {
+		case err = <-done: // ended just now after all
+		default:
+			p.stdout.detach()
+			p.stderr.detach()
+			close(p.stopped)
+			p.cancel()
+			return fmt.Errorf("%s: the host did not end the session within %s of being asked to stop (host or its network down?); abandoned", p.what, 3*stopGrace)
+		}
 	}
 	close(p.stopped)
 	p.cancel()

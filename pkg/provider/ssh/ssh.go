@@ -502,13 +502,14 @@ func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Write
 		_ = s.Close()
 		return nil, fmt.Errorf("%s: stdin: %w", what, err)
 	}
-	s.Stdout, s.Stderr = stdout, stderr
+	out, errOut := &detachable{w: stdout}, &detachable{w: stderr}
+	s.Stdout, s.Stderr = out, errOut
 	script := fmt.Sprintf(runScript, int(stopGrace/(100*time.Millisecond)))
 	if err := s.Start(shellCommand(script, append([]string{pidfile, h.r.bin()}, args...)...)); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("%s: start: %w", what, err)
 	}
-	pr := &proc{sess: s, stdin: in, what: what, stopped: make(chan struct{}), abandoned: make(chan struct{})}
+	pr := &proc{sess: s, stdin: in, stdout: out, stderr: errOut, what: what, stopped: make(chan struct{}), abandoned: make(chan struct{})}
 	pr.cancel = context.AfterFunc(ctx, pr.stop)
 	h.pa.mu.Lock()
 	h.pa.procs = append(h.pa.procs, pr)
