@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -130,6 +132,17 @@ func exitOnSignal(sig os.Signal, err error) {
 		fmt.Fprintf(os.Stderr, "e2e: %v: teardown: %v\n", sig, err)
 	}
 	os.Exit(interrupt.ExitCode(sig))
+}
+
+// closeOnSignal closes p on SIGINT, SIGTERM or SIGHUP (the ssh provider stops its processes and
+// undoes its changes on the hosts; the vm provider also stops the VMs and removes their
+// namespace), then the suite exits with 128+signal; a second signal exits at once.
+func closeOnSignal(p provider.Closer) {
+	interrupt.Watch(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return p.Close(ctx)
+	}, exitOnSignal, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 }
 
 // buildTCPLoad builds a static tcpload binary into dir.
@@ -250,6 +263,7 @@ func openSSH(work string) (provider.Provider, string, error) {
 	if err != nil {
 		return nil, "", usageError{err}
 	}
+	closeOnSignal(p)
 	return p, "", nil
 }
 
@@ -267,5 +281,7 @@ func openVM(work string) (provider.Provider, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return vm.New(vm.Config{Binary: bin, CacheDir: *flagVMCache, Memory: *flagVMMemory, Hypervisor: hv}), "", nil
+	p := vm.New(vm.Config{Binary: bin, CacheDir: *flagVMCache, Memory: *flagVMMemory, Hypervisor: hv})
+	closeOnSignal(p)
+	return p, "", nil
 }
