@@ -198,8 +198,12 @@ func TestVMs(t *testing.T) {
 	_, err = os.Stat(run)
 	assert.True(t, os.IsNotExist(err), "run directory %s removed", run)
 	for _, pattern := range []string{"umid=" + ns, "-name " + ns} {
-		out, _ := exec.Command("pgrep", "-f", pattern).Output()
-		assert.Empty(t, strings.TrimSpace(string(out)), "no VM process left (%s)", pattern)
+		// "--": the QEMU pattern starts with "-" (without it pgrep fails on usage and finds
+		// nothing); exit status 1 is "no process matched", anything else is not an answer
+		out, err := exec.Command("pgrep", "-f", "--", pattern).Output()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "pgrep %q: %s", pattern, out)
+		assert.Equal(t, 1, ee.ExitCode(), "no VM process left (%s): %s", pattern, out)
 	}
 }
 
