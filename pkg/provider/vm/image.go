@@ -47,9 +47,13 @@ type release struct {
 	suite, mirror, kernel string
 }
 
+// qemuKernel is release.kernel for QEMU images: Debian's current linux-image-amd64, installed in
+// the image (its version is read back from the image: kernel.version).
+const qemuKernel = "qemu"
+
 // hypervisorArg is build.sh's HYPERVISOR argument for the release's kernel.
 func (r release) hypervisorArg() string {
-	if r.kernel == "qemu" {
+	if r.kernel == qemuKernel {
 		return "qemu"
 	}
 	return "uml"
@@ -104,7 +108,7 @@ func ensureImage(ctx context.Context, root string, r release, log io.Writer) (*i
 	if img.hostKey, _, _, _, err = xssh.ParseAuthorizedKey(data); err != nil {
 		return nil, fmt.Errorf("vm image %s: host key: %w", dir, err)
 	}
-	if r.hypervisorArg() == "qemu" {
+	if r.kernel == qemuKernel {
 		v, err := os.ReadFile(filepath.Join(dir, "kernel.version"))
 		if err != nil {
 			return nil, fmt.Errorf("vm image %s: kernel: %w", dir, err)

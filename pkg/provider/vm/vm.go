@@ -381,11 +381,11 @@ func (p *Provider) note() string {
 	return s
 }
 
-// kernelFlavour names the guest kernel in the image's cache key: the UML kernel's version, or
-// "qemu" (Debian's current linux-image-amd64, installed in the image).
+// kernelFlavour names the guest kernel in the image's cache key: "uml" and the UML kernel's
+// version, or qemuKernel.
 func (p *Provider) kernelFlavour() (string, error) {
 	if p.hv.qemu() {
-		return "qemu", nil
+		return qemuKernel, nil
 	}
 	v, err := umlKernel()
 	return "uml" + v, err

@@ -24,17 +24,20 @@ VM_NEEDS := debootstrap:debootstrap mkfs.ext4:e2fsprogs ip:iproute2 ethtool:etht
 vm-deps:
 	@sh .ci/need.sh "make e2e-vm/vm-test (VM_HYPERVISOR=$(VM_HYPERVISOR))" $(VM_NEEDS)
 
-# vm-test: only the provider's own test (image, boot, a plain and a nodeport pair, clean-up), e.g.
-# `make vm-test VM_HYPERVISOR=tcg` to run the QEMU path on a machine without a usable KVM.
+# The provider's own test (image, boot, a plain and a nodeport pair (plain only under TCG), clean-up)
+VM_TEST = PATHCOST_VM_TEST=1 PATHCOST_VM_HYPERVISOR=$(VM_HYPERVISOR) $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm
+
+# vm-test: only that test, e.g. `make vm-test VM_HYPERVISOR=tcg` to run the QEMU path on a
+# machine without a usable KVM.
 vm-test: vm-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make vm-test needs root: debootstrap, tap devices in a network namespace (sudo make vm-test)"; exit 1; }
-	PATHCOST_VM_TEST=1 PATHCOST_VM_HYPERVISOR=$(VM_HYPERVISOR) $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm
+	$(VM_TEST)
 
 e2e-vm: vm-deps
 	@[ "$$(id -u)" = 0 ] || { echo "make e2e-vm needs root: debootstrap, tap devices in a network namespace (sudo make e2e-vm)"; exit 1; }
 	@dir=$(abspath $(RESULTS))/$(STAMP)-vm; rc=0; start=$$(date +%s); \
 	echo "=== the vm provider's own test (image, boot, plain + nodeport, clean-up)"; \
-	PATHCOST_VM_TEST=1 PATHCOST_VM_HYPERVISOR=$(VM_HYPERVISOR) $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm || rc=1; \
+	$(VM_TEST) || rc=1; \
 	echo "=== plain and nodeport, -provider vm"; \
 	$(GO) test -v -count=1 -timeout 60m -tags "plain nodeport" -run 'TestPlain$$|TestNodePort$$' ./e2e -args -provider vm -vm-hypervisor $(VM_HYPERVISOR) \
 	  -thresholds $(VM_THRESHOLDS) -results $$dir $(VM_ARGS) $(E2E_ARGS) || rc=1; \
