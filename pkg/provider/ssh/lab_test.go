@@ -300,59 +300,69 @@ func TestInterruptedRunLeavesNothing(t *testing.T) {
 	requireClean(t, lab, "a", "b", "c")
 }
 
+// runningServer is a tcpload server started on lab host b (client a) for a cancel test.
+type runningServer struct {
+	lab         *sshtest.Lab
+	p           *Provider
+	pa          provider.Path
+	proc        provider.Proc
+	cancel      context.CancelFunc
+	out, errOut bytes.Buffer
+}
+
+// startServer brings plain up on two lab hosts and starts a server that runs until cancelled.
+func startServer(t *testing.T) *runningServer {
+	t.Helper()
+	r := &runningServer{lab: sshtest.New(t, []string{"a", "b"}, nil)}
+	r.p = newProvider(t, labConfig(t, r.lab, map[string]string{RoleClient: "a", RoleServer: "b"}))
+	var err error
+	r.pa, err = r.p.Up(context.Background(), topo.Plain)
+	require.NoError(t, err)
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	r.proc, err = r.pa.Server().Start(ctx, []string{"server", "--listen", r.pa.Listen(), "--json", "-", "--quiet"}, &r.out, &r.errOut)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	return r
+}
+
 // TestCancelStopsWithRecord cancels a running server: it is stopped with SIGTERM and still
 // writes its record.
 func TestCancelStopsWithRecord(t *testing.T) {
-	lab := sshtest.New(t, []string{"a", "b"}, nil)
-	p := newProvider(t, labConfig(t, lab, map[string]string{RoleClient: "a", RoleServer: "b"}))
-	pa, err := p.Up(context.Background(), topo.Plain)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut bytes.Buffer
-	sp, err := pa.Server().Start(ctx, []string{"server", "--listen", pa.Listen(), "--json", "-", "--quiet"}, &out, &errOut)
-	require.NoError(t, err)
-	time.Sleep(500 * time.Millisecond)
+	r := startServer(t)
 	start := time.Now()
-	cancel()
-	err = sp.Wait()
+	r.cancel()
+	err := r.proc.Wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "tcpload server on server host root@")
 	assert.Less(t, time.Since(start), 2*stopGrace)
-	rec, err := result.Decode(out.Bytes())
-	require.NoError(t, err, "the record is written on SIGTERM: %q %q", out.String(), errOut.String())
+	rec, err := result.Decode(r.out.Bytes())
+	require.NoError(t, err, "the record is written on SIGTERM: %q %q", r.out.String(), r.errOut.String())
 	assert.Equal(t, result.RoleServer, rec.Role)
-	require.NoError(t, pa.Down(context.Background()))
-	require.NoError(t, p.Close(context.Background()))
-	requireClean(t, lab, "a", "b")
+	require.NoError(t, r.pa.Down(context.Background()))
+	require.NoError(t, r.p.Close(context.Background()))
+	requireClean(t, r.lab, "a", "b")
 }
 
 // TestCancelOnDeadHostReturns: a host whose network died while its process ran cannot end the
 // session; Wait still returns after cancel (within the stop grace, the close and the abandon
 // delay), naming the host, and the run cleans up once the host is back.
 func TestCancelOnDeadHostReturns(t *testing.T) {
-	lab := sshtest.New(t, []string{"a", "b"}, nil)
-	p := newProvider(t, labConfig(t, lab, map[string]string{RoleClient: "a", RoleServer: "b"}))
-	pa, err := p.Up(context.Background(), topo.Plain)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut bytes.Buffer
-	sp, err := pa.Server().Start(ctx, []string{"server", "--listen", pa.Listen(), "--json", "-", "--quiet"}, &out, &errOut)
-	require.NoError(t, err)
-	time.Sleep(500 * time.Millisecond)
-	b := lab.Host("b")
+	r := startServer(t)
+	b := r.lab.Host("b")
 	require.NoError(t, netns.IP("-n", b.NetNS, "link", "set", "eth0", "down"))
 	start := time.Now()
-	cancel()
-	err = sp.Wait()
+	r.cancel()
+	err := r.proc.Wait()
 	took := time.Since(start)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "abandoned")
 	assert.Contains(t, err.Error(), "tcpload server on server host root@")
 	assert.Less(t, took, 3*stopGrace+5*time.Second, "Wait is bounded")
 	require.NoError(t, netns.IP("-n", b.NetNS, "link", "set", "eth0", "up"))
-	require.NoError(t, pa.Down(context.Background()))
-	require.NoError(t, p.Close(context.Background()))
-	requireClean(t, lab, "a", "b")
+	require.NoError(t, r.pa.Down(context.Background()))
+	require.NoError(t, r.p.Close(context.Background()))
+	requireClean(t, r.lab, "a", "b")
 }
 
 // TestKeepStagesOnce: with Keep the binary stays, and the next provider copies nothing.
