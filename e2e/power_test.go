@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/pathcost/pathcost/pkg/provider"
 	"github.com/pathcost/pathcost/pkg/result"
-	"github.com/pathcost/pathcost/pkg/sidecar"
 	"github.com/pathcost/pathcost/pkg/topo"
 )
 
@@ -37,7 +37,6 @@ var (
 	flagMinDetect  = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
 	flagMaxFalse   = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
 	flagPowerOnly  = flag.String("power-only", "", "gate power: run only the plain part (A/A, bandwidth, server CPU) or only the sidecar part: plain or sidecar (default both)")
-	flagSidecarBuf = flag.Int("sidecar-bufsize", 12800, "gate power: the emulated sidecars' tune.bufsize in the sidecar injection (theirs is 65536; below a 16 KB TLS record each record takes more reads: 12800 raised the sidecars' CPU per byte by about a fifth here, 13312 by 8 %, 12288 by about a third); 0 = no sidecar injection")
 )
 
 // injection is a known regression put into the scenario's path for one trial.
@@ -96,15 +95,9 @@ func injections(t *testing.T, pct float64, p provider.Path, cal calibration) []i
 
 func TestGatePower(t *testing.T) {
 	requireProvider(t)
-	if b := *flagSidecarBuf; b != 0 && (b < sidecar.MinBufSize || b >= sidecar.BufSize) {
-		t.Fatalf("-sidecar-bufsize %d: want 0 (no sidecar injection) or %d..%d (below the sidecars' own %d)", b, sidecar.MinBufSize, sidecar.BufSize-1, sidecar.BufSize)
-	}
 	only := *flagPowerOnly
 	if only != "" && only != "plain" && only != "sidecar" {
 		t.Fatalf("-power-only %q: want plain or sidecar (or empty for both)", only)
-	}
-	if only == "sidecar" && *flagSidecarBuf == 0 {
-		t.Fatalf("-power-only sidecar with -sidecar-bufsize 0: nothing to run")
 	}
 	f := features.New("gate power").
 		Assess("injected regressions are caught and A/A runs pass", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -180,41 +173,76 @@ func trials(t *testing.T, inj injection, base, sc provider.Path, bounds result.B
 
 // sidecarPower measures the sidecar gate of gr+istio (max_cost_ratio: sidecar, the sidecars'
 // cores per Gbps over the in-run baseline's total, pair by pair): trials of the scenario as it
-// is (a failed sidecar gate is a false alarm) and with its emulated sidecars' buffers cut to
-// -sidecar-bufsize (the gate must fail), cost runs against the plain baseline. The injection's
-// size is measured first: the sidecars' cores per Gbps, cut over as is.
+// is (a failed sidecar gate is a false alarm) and with both emulated sidecars made -inject-pct
+// dearer per byte (the gate must fail), cost runs against the plain baseline. The regression is
+// e2e/testdata/sidecarburn.c preloaded into the proxies: CPU spun per byte each proxy sends,
+// sized from the sidecars' cost measured first, then measured itself, pair by pair.
 func sidecarPower(t *testing.T, base provider.Path) []powerResult {
 	t.Helper()
 	const fig = result.FigSidecarCostRatio
-	if *flagSidecarBuf == 0 {
-		return nil
+	pct := *flagInjectPct
+	name := fmt.Sprintf("sidecars' CPU per byte +%g%%", pct)
+	s := topo.GRIstio
+	normal := up(t, s)
+	var calRuns []result.Run
+	for i := 0; i < *flagRepeats; i++ {
+		calRuns = append(calRuns, runOnce(t, normal, "power-sidecar-calibration", result.ModeCost, i, nil))
 	}
-	name := fmt.Sprintf("sidecar tune.bufsize %d", *flagSidecarBuf)
-	regressed, why := sidecarRegression(t, *flagSidecarBuf)
+	asIs := result.Aggregate("as is", "", calRuns).SidecarCoresPerGbps
+	require.Positive(t, asIs.N, "calibration: the sidecars' cost measured")
+	require.Positive(t, asIs.Median, "calibration: the sidecars carried the traffic")
+	// c cores per Gbps of payload = c*8192 ns of CPU per KiB; each of the two proxies sends
+	// every payload byte once (the TLS leg adds about 0.2 %), so each burns half the extra
+	perKB := asIs.Median * pct / 100 * 8192 / 2
+	env, why := sidecarBurnEnv(t, perKB)
+	var regressed provider.Provider
+	if why == "" {
+		regressed, why = sidecarRegression(t, env)
+	}
 	if why != "" {
 		t.Logf("%s: not run: %s", name, why)
 		return []powerResult{{Injection: name, Figure: fig, Skipped: why}}
 	}
-	s := topo.GRIstio
-	normal, slow := up(t, s), upOn(t, regressed, s)
-	var asIsRuns, cutRuns []result.Run
+	slow := upOn(t, regressed, s)
+	// the injection's size, measured: the two paths alternately
+	var asIsRuns, burnRuns []result.Run
 	for i := 0; i < *flagRepeats; i++ {
-		asIsRuns = append(asIsRuns, runOnce(t, normal, "power-sidecar-calibration", result.ModeCost, i, nil))
-		cutRuns = append(cutRuns, runOnce(t, slow, "power-sidecar-calibration-cut", result.ModeCost, i, nil))
+		asIsRuns = append(asIsRuns, runOnce(t, normal, "power-sidecar-size", result.ModeCost, i, nil))
+		burnRuns = append(burnRuns, runOnce(t, slow, "power-sidecar-size-burn", result.ModeCost, i, nil))
 	}
-	asIs := result.Aggregate("as is", "", asIsRuns).SidecarCoresPerGbps
-	cut := result.Aggregate("cut", "", cutRuns).SidecarCoresPerGbps
-	require.Positive(t, asIs.N, "calibration: the sidecars' cost measured")
-	require.Positive(t, asIs.Median, "calibration: the sidecars carried the traffic")
-	require.Positive(t, cut.N, "calibration: the cut sidecars' cost measured")
-	size := cut.Median/asIs.Median*100 - 100
-	t.Logf("calibration: %s: sidecars %.3f cores/Gbps as they are, %.3f with tune.bufsize %d: %+.0f %%", s.Name, asIs.Median, cut.Median, *flagSidecarBuf, size)
+	before := result.Aggregate("as is", "", asIsRuns).SidecarCoresPerGbps
+	after := result.Aggregate("burn", "", burnRuns).SidecarCoresPerGbps
+	require.Positive(t, before.N, "size: the sidecars' cost measured")
+	require.Positive(t, after.N, "size: the burning sidecars' cost measured")
+	size := after.Median/before.Median*100 - 100
+	t.Logf("calibration: %s: sidecars %.3f cores/Gbps; each proxy burns %.0f ns per KiB sent; measured %.3f as they are, %.3f burning: %+.0f %%",
+		s.Name, asIs.Median, perKB, before.Median, after.Median, size)
+	require.Greater(t, size, pct/2, "the burner preloaded into the sidecars did not raise their cost by half the %g %% asked: is it loaded?", pct)
 	bounds := suite.thresholds.For(s.Name)
 	cost := []string{result.ModeCost}
 	return []powerResult{
 		trials(t, injection{name: s.Name + " sidecars as they are", figure: fig, null: true, modes: cost}, base, normal, bounds),
-		trials(t, injection{name: fmt.Sprintf("%s sidecars %+.0f%% (%s)", s.Name, size, name), figure: fig, modes: cost}, base, slow, bounds),
+		trials(t, injection{name: fmt.Sprintf("%s %s (measured %+.0f%%)", s.Name, name, size), figure: fig, modes: cost}, base, slow, bounds),
 	}
+}
+
+// sidecarBurnEnv builds e2e/testdata/sidecarburn.c into a shared object the proxies (uid 1337)
+// can read and returns the environment that preloads it burning perKB ns of CPU per KiB sent,
+// or why it cannot (no C compiler).
+func sidecarBurnEnv(t *testing.T, perKB float64) ([]string, string) {
+	t.Helper()
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		return nil, "no gcc to build the sidecars' burner (apt-get install gcc)"
+	}
+	dir, err := os.MkdirTemp("", "pathcost-sidecarburn-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755), "the proxies run as uid 1337 and must read the burner")
+	so := filepath.Join(dir, "sidecarburn.so")
+	out, err := exec.Command(cc, "-O2", "-Wall", "-shared", "-fPIC", "-o", so, filepath.Join("testdata", "sidecarburn.c"), "-ldl").CombinedOutput()
+	require.NoError(t, err, "build the sidecars' burner: %s", out)
+	return []string{"LD_PRELOAD=" + so, fmt.Sprintf("PATHCOST_SELFTEST_BURN_NS_PER_KB=%.0f", perKB)}, ""
 }
 
 // calibrate measures the unmodified scenario once in each mode.

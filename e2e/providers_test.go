@@ -104,20 +104,20 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 	return p, "", nil
 }
 
-// sidecarRegression returns the suite's provider again with its emulated sidecars' buffers
-// (HAProxy's tune.bufsize) set to bufSize, for the sidecar injection of make gate-power, or why
-// the suite's provider cannot do that. What it leaves behind is checked when t ends.
-func sidecarRegression(t *testing.T, bufSize int) (provider.Provider, string) {
+// sidecarRegression returns the suite's provider again with env added to its emulated sidecars'
+// environment (make gate-power preloads its CPU burner with it), or why the suite's provider
+// cannot do that. What it leaves behind is checked when t ends.
+func sidecarRegression(t *testing.T, env []string) (provider.Provider, string) {
 	lp, ok := suite.provider.(*local.Provider)
 	if !ok {
-		return nil, "-provider " + suite.provider.Name() + " cannot change its sidecars' buffers (only -provider local can)"
+		return nil, "-provider " + suite.provider.Name() + " cannot preload into its sidecars (only -provider local can)"
 	}
 	p := local.New(lp.Binary)
-	p.Congestion, p.SidecarBufSize = lp.Congestion, bufSize
+	p.Congestion, p.SidecarEnv = lp.Congestion, env
 	t.Cleanup(func() {
 		left, err := p.Leftovers(context.Background())
 		assert.NoError(t, err)
-		assert.Empty(t, left, "what the cut sidecars' paths left behind")
+		assert.Empty(t, left, "what the burning sidecars' paths left behind")
 	})
 	return p, ""
 }

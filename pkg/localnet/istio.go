@@ -61,7 +61,7 @@ func (b *builder) istio() {
 		{provider.ServerSide, files.ServerSide, InboundCapturePort, b.e.Server},
 	} {
 		cfg, err := sidecar.HAProxyConfig(sidecar.ProxyConfig{
-			Side: side.name, Threads: th, BufSize: b.e.Spec.SidecarBufSize, AppPort: b.e.Spec.ServerPort,
+			Side: side.name, Threads: th, AppPort: b.e.Spec.ServerPort,
 			CAFile: files.CA, CertFile: side.cert, ServerName: pki.ServerName,
 		})
 		if err != nil {
@@ -74,7 +74,10 @@ func (b *builder) istio() {
 	b.note(fmt.Sprintf("istio: the sidecar is emulated: %s in TCP mode as uid %d, NOT Envoy (Envoy is not packaged for Debian); %s", ver, ProxyUID, sidecar.MTLSNote()))
 	b.note("istio: " + sidecar.RulesNote(b.e.Spec.ServerPort))
 	b.note(fmt.Sprintf("istio: path: client app -> REDIRECT -> client-side proxy :%d -> original destination %s recovered with SO_ORIGINAL_DST (haproxy `server 0.0.0.0`) -> TLS over the pod network -> server pod PREROUTING REDIRECT -> server-side proxy :%d (TLS terminated) -> 127.0.0.1:%d -> server app, which sees its peer as 127.0.0.1 (Istio before 1.10; later versions connect to the pod IP from 127.0.0.6)", OutboundCapturePort, b.e.Target, InboundCapturePort, b.e.Spec.ServerPort))
-	b.note("istio: " + sidecar.TuningNote(th, b.e.Spec.SidecarBufSize))
+	b.note("istio: " + sidecar.TuningNote(th))
+	if len(b.e.Spec.SidecarEnv) > 0 {
+		b.note(fmt.Sprintf("istio: SELF-TEST: the proxies run with %s added to their environment", strings.Join(b.e.Spec.SidecarEnv, " ")))
+	}
 }
 
 // haproxyVersion returns e.g. "haproxy 2.6.12-1+deb12u4 (emulating Envoy)".
@@ -107,7 +110,7 @@ func (b *builder) startSidecar(name string, pod Host, dir, cfg string, port int,
 	defer logf.Close()
 	cmd := exec.Command(toolPath(toolHAProxy), "-db", "-f", cfgPath)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, b.e.Spec.SidecarEnv...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{

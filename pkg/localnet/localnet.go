@@ -102,9 +102,9 @@ type Spec struct {
 	// nbthread); 0 means 1. Istio's default sidecar concurrency is 2 Envoy
 	// workers; one connection is served by one worker either way.
 	SidecarThreads int
-	// SidecarBufSize is the proxies' buffer size (sidecar.ProxyConfig.BufSize); 0 means the
-	// default. Smaller buffers make the proxies dearer per byte (the gate-power tests).
-	SidecarBufSize int
+	// SidecarEnv is added to the proxies' environment (NAME=value), noted in the path's notes:
+	// the gate-power self-test preloads a CPU burner into them with it. Empty in measurements.
+	SidecarEnv []string
 	// Congestion, when set, is every namespace's default TCP congestion
 	// control (net.ipv4.tcp_congestion_control, per namespace), so sockets
 	// that do not choose their own (the sidecars') use it too; "" keeps the

@@ -11,10 +11,8 @@ import (
 // Proxy tuning, chosen for throughput; TuningNote describes it.
 const (
 	BufSize = 65536 // tune.bufsize: bytes per stream buffer
-	// MinBufSize and MaxBufSize bound ProxyConfig.BufSize.
-	MinBufSize, MaxBufSize = 1024, 1 << 20
-	MaxConn                = 4096 // global and per-frontend maxconn
-	Timeout                = "1h" // client/server inactivity timeouts (runs are minutes)
+	MaxConn = 4096  // global and per-frontend maxconn
+	Timeout = "1h"  // client/server inactivity timeouts (runs are minutes)
 )
 
 // ProxyConfig says which sidecar's HAProxy configuration to render.
@@ -24,9 +22,6 @@ type ProxyConfig struct {
 	Side string
 	// Threads is HAProxy's nbthread; 0 means 1.
 	Threads int
-	// BufSize is HAProxy's tune.bufsize; 0 means BufSize. Below a TLS record (16 KB) every
-	// record takes several reads and writes: the gate-power tests raise the proxy's cost so.
-	BufSize int
 	// AppPort is the server app's port on 127.0.0.1 (server side).
 	AppPort int
 	// CAFile is the PEM file of the mesh CA both sides verify their peer against.
@@ -59,12 +54,6 @@ func HAProxyConfig(c ProxyConfig) (string, error) {
 	if c.Threads < 1 || c.Threads > 64 {
 		return "", fmt.Errorf("sidecar config: threads %d out of range 1-64", c.Threads)
 	}
-	if c.BufSize == 0 {
-		c.BufSize = BufSize
-	}
-	if c.BufSize < MinBufSize || c.BufSize > MaxBufSize {
-		return "", fmt.Errorf("sidecar config: buffer size %d out of range %d-%d", c.BufSize, MinBufSize, MaxBufSize)
-	}
 	if c.CAFile == "" || c.CertFile == "" {
 		return "", fmt.Errorf("sidecar config: CA file %q and certificate file %q are both needed", c.CAFile, c.CertFile)
 	}
@@ -90,7 +79,7 @@ defaults
     timeout connect 5s
     timeout client %s
     timeout server %s
-`, c.Side, c.Threads, MaxConn, c.BufSize, MaxConn, Timeout, Timeout)
+`, c.Side, c.Threads, MaxConn, BufSize, MaxConn, Timeout, Timeout)
 	logging := ""
 	if c.LogConnections {
 		logging = fmt.Sprintf(`    log stderr format raw local0 info
@@ -142,16 +131,13 @@ frontend health
 	return b.String(), nil
 }
 
-// TuningNote describes the proxy tuning for a path's notes (0 means the default, as in
+// TuningNote describes the proxy tuning for a path's notes (threads 0 means 1, as in
 // ProxyConfig).
-func TuningNote(threads, bufSize int) string {
+func TuningNote(threads int) string {
 	if threads == 0 {
 		threads = 1
 	}
-	if bufSize == 0 {
-		bufSize = BufSize
-	}
-	return fmt.Sprintf("proxy tuning: nbthread %d (Istio's default sidecar concurrency is 2 Envoy workers; a connection is served by one worker either way), tune.bufsize %d, maxconn %d, timeouts client/server %s, connect 5s", threads, bufSize, MaxConn, Timeout)
+	return fmt.Sprintf("proxy tuning: nbthread %d (Istio's default sidecar concurrency is 2 Envoy workers; a connection is served by one worker either way), tune.bufsize %d, maxconn %d, timeouts client/server %s, connect 5s", threads, BufSize, MaxConn, Timeout)
 }
 
 // ConnLogPrefix starts every connection line a proxy with LogConnections writes.

@@ -277,7 +277,7 @@ func (e *Emulated) Notes() []string {
 	return []string{
 		fmt.Sprintf("istio: %s: %s as a native sidecar running as uid %d, NOT Envoy (Istio is not installed); %s", Note(true), orDefault(e.Proxy, "haproxy"), ProxyUID, MTLSNote()),
 		fmt.Sprintf("istio: init container %s (%s, not privileged): %s", InitContainer, backend, RulesNote(e.ServerPort)),
-		"istio: " + TuningNote(e.Threads, 0),
+		"istio: " + TuningNote(e.Threads),
 	}
 }
 

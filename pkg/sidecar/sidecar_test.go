@@ -69,11 +69,11 @@ func TestHAProxyConfig(t *testing.T) {
 	assert.NotContains(t, cfg, "frontend health")
 
 	s := base
-	s.Side, s.Threads, s.HealthPort, s.BufSize = provider.ServerSide, 2, HealthPort, 12288
+	s.Side, s.Threads, s.HealthPort = provider.ServerSide, 2, HealthPort
 	cfg, err = HAProxyConfig(s)
 	require.NoError(t, err)
 	assert.Contains(t, cfg, "nbthread 2\n")
-	assert.Contains(t, cfg, "tune.bufsize 12288\n")
+	assert.Contains(t, cfg, "tune.bufsize 65536\n")
 	assert.Contains(t, cfg, "bind 0.0.0.0:15006 ssl crt /c/x.pem ca-file /c/ca.pem verify required alpn istio\n")
 	assert.Contains(t, cfg, "server app 127.0.0.1:50012\n")
 	assert.Contains(t, cfg, "bind 0.0.0.0:15021\n")
@@ -82,7 +82,6 @@ func TestHAProxyConfig(t *testing.T) {
 	for name, bad := range map[string]ProxyConfig{
 		"side":        {Side: "middle", CAFile: "a", CertFile: "b", ServerName: "s", AppPort: 1},
 		"threads":     {Side: provider.ClientSide, Threads: 65, CAFile: "a", CertFile: "b", ServerName: "s"},
-		"buffer":      {Side: provider.ClientSide, BufSize: 100, CAFile: "a", CertFile: "b", ServerName: "s"},
 		"no CA":       {Side: provider.ClientSide, CertFile: "b", ServerName: "s"},
 		"no name":     {Side: provider.ClientSide, CAFile: "a", CertFile: "b"},
 		"space":       {Side: provider.ClientSide, CAFile: "a b", CertFile: "b", ServerName: "s"},

@@ -23,9 +23,9 @@ type Provider struct {
 	// Congestion, when set, is every namespace's default TCP congestion control, so the
 	// sidecars' connections use the algorithm tcpload's sockets are given (localnet.Spec).
 	Congestion string
-	// SidecarBufSize, when set, is the emulated sidecars' buffer size (localnet.Spec): smaller
-	// than a TLS record it makes them dearer per byte, as the gate-power tests need.
-	SidecarBufSize int
+	// SidecarEnv is added to the emulated sidecars' environment (localnet.Spec): the
+	// gate-power self-test preloads a CPU burner into them with it.
+	SidecarEnv []string
 
 	mu       sync.Mutex
 	prefixes []string // of every env this provider brought up
@@ -44,7 +44,7 @@ func (p *Provider) Name() string { return "local" }
 
 // spec maps a scenario to localnet's topology.
 func (p *Provider) spec(s topo.Spec) localnet.Spec {
-	return localnet.Spec{Kind: localnet.Kind(s.Kind), Istio: s.Istio, Congestion: p.Congestion, SidecarBufSize: p.SidecarBufSize}
+	return localnet.Spec{Kind: localnet.Kind(s.Kind), Istio: s.Istio, Congestion: p.Congestion, SidecarEnv: p.SidecarEnv}
 }
 
 // Check skips when localnet's requirements (root, capabilities, programs) are not met.
