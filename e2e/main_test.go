@@ -40,6 +40,7 @@ var (
 	flagRate       = 125e6 // bytes/s over all connections: 1 Gbit/s
 	flagMsgs       = flag.Float64("msgs", 0, "cost runs: messages per second per connection (the seed's business mode, with -msg-size) instead of -rate")
 	flagMsgSize    = 0
+	flagSeparate   = flag.Bool("separate-nodes", true, "cost runs: each emulated node's processes (tcpload, sidecar) on CPUs of their own, as separate machines, where the provider's nodes share this machine's CPUs (-provider local); false: they share every CPU")
 	flagCongestion = flag.String("congestion", "auto", "TCP congestion control of tcpload's sockets (with -provider local also every namespace's default where the machine allows it, so the sidecars' too); \"\" = each host's default; auto = cubic with -provider local, each host's default with the others")
 	flagThresholds = flag.String("thresholds", "../testdata/thresholds/local.yaml", "thresholds file (YAML; see testdata/thresholds/local.yaml)")
 	flagResults    = flag.String("results", "", "results directory (default ../results/<time>-<scenarios>)")
@@ -69,6 +70,8 @@ type suiteState struct {
 	mu      sync.Mutex
 	summary result.Summary
 	notes   map[string]bool
+	// separation is what the paths said when their nodes were separated for cost runs.
+	separation string
 }
 
 func TestMain(m *testing.M) {

@@ -89,7 +89,11 @@ func scenarioFeature(s topo.Spec) features.Feature {
 			p := ctx.Value(ctxKey("paths")).(*paths)
 			row, base := measureScenario(t, s, p)
 			gates := result.Gate(row, suite.thresholds.For(s.Name))
-			suite.addRows(gates, append(p.scenario.Notes(), congestionNote()), row, base)
+			notes := append(p.scenario.Notes(), congestionNote())
+			if n := separationNote(p.scenario); n != "" {
+				notes = append(notes, n)
+			}
+			suite.addRows(gates, notes, row, base)
 			assertSane(t, s, row, base)
 			for _, g := range gates {
 				if g.Status == result.GateFail {
@@ -155,6 +159,46 @@ func congestionNote() string {
 	return "TCP congestion control: " + congestion + " on tcpload's sockets (-congestion)"
 }
 
+// separationNote says where the cost runs' processes ran on a path that can separate its nodes
+// ("" on the others).
+func separationNote(path provider.Path) string {
+	if _, ok := path.(provider.Separator); !ok {
+		return ""
+	}
+	suite.mu.Lock()
+	defer suite.mu.Unlock()
+	switch {
+	case suite.separation != "":
+		return "cost runs: " + suite.separation + " (-separate-nodes)"
+	case !*flagSeparate:
+		return "cost runs: the nodes' processes shared every CPU (-separate-nodes=false)"
+	}
+	return "cost runs: the nodes' processes shared every CPU (one CPU: nothing to separate)"
+}
+
+// separate gives path's nodes CPUs of their own for a cost run (-separate-nodes) where the
+// provider can; the returned func undoes it.
+func separate(t *testing.T, path provider.Path, mode string) (func(), error) {
+	sep, ok := path.(provider.Separator)
+	if mode != result.ModeCost || !*flagSeparate || !ok {
+		return func() {}, nil
+	}
+	note, err := sep.Separate(true)
+	if err != nil {
+		return func() {}, err
+	}
+	if note != "" {
+		suite.mu.Lock()
+		suite.separation = note
+		suite.mu.Unlock()
+	}
+	return func() {
+		if _, err := sep.Separate(false); err != nil {
+			t.Errorf("%s: let the nodes share every CPU again: %v", path.Spec().Name, err)
+		}
+	}, nil
+}
+
 // measureScenario runs baseline and scenario alternately, in each mode, and aggregates both.
 func measureScenario(t *testing.T, s topo.Spec, p *paths) (row, base result.Row) {
 	t.Helper()
@@ -216,6 +260,12 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	if mode == result.ModeCost {
 		warmup = flagCostWarmup
 	}
+	undo, err := separate(t, path, mode)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer undo()
 	limit := warmup + flagDuration + 3*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -241,7 +291,6 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	cliArgs = append(cliArgs, congestionArgs()...)
 	cliArgs = append(cliArgs, extra["client"]...)
 	procs := map[string]*started{}
-	var err error
 	if procs["server"], err = start(ctx, path.Server(), "server", srvArgs); err != nil {
 		r.Error = err.Error()
 		return r

@@ -8,8 +8,8 @@
 // back the same way: `tcpload ... --json -` on the process's stdout.
 //
 // Optional capabilities are interfaces a value may also implement, asserted where they are used
-// (as e2e-framework does with its cluster providers): Closer and Sweeper on a Provider, Commander
-// on a Host.
+// (as e2e-framework does with its cluster providers): Closer and Sweeper on a Provider, Separator
+// on a Path, Commander on a Host.
 package provider
 
 import (
@@ -121,6 +121,17 @@ type Sweeper interface {
 // output.
 type Commander interface {
 	Command(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+// Separator is implemented by paths whose nodes share one machine's CPUs (the local provider's
+// namespaces): Separate(true) gives each node that runs processes CPUs of its own, as separate
+// machines have, for the tcpload processes started next and the sidecars already running;
+// Separate(false) lets them share every CPU again. The suite separates the nodes for its cost
+// runs: which CPU a process lands on next to which other process otherwise moves CPU per byte by
+// a fifth from run to run. It returns what it did, for the run's notes ("" when it did nothing:
+// too few CPUs).
+type Separator interface {
+	Separate(separate bool) (string, error)
 }
 
 // ErrNotImplemented is wrapped by providers that exist by name but cannot run yet.

@@ -78,8 +78,12 @@ type RunFigures struct {
 	SidecarCoresPerGbps *float64 `json:"sidecar_cores_per_gbps,omitempty"`
 	KernelCoresPerGbps  *float64 `json:"kernel_cores_per_gbps,omitempty"`
 	TotalCoresPerGbps   *float64 `json:"total_cores_per_gbps,omitempty"`
-	Retransmits         *float64 `json:"retransmits,omitempty"`
-	SetupSeconds        float64  `json:"setup_seconds"`
+	// SidecarPerApp is both sidecars' CPU over the client's and server's own (tcpload's) CPU in
+	// the same run (a ratio of cores, so of cores per Gbps too): what the sidecars cost in units
+	// of the workload's own cost, free of the baseline's noise.
+	SidecarPerApp *float64 `json:"sidecar_per_app,omitempty"`
+	Retransmits   *float64 `json:"retransmits,omitempty"`
+	SetupSeconds  float64  `json:"setup_seconds"`
 }
 
 // DroppedRun is a repeat left out of a row, with the reason.
@@ -157,7 +161,10 @@ type Row struct {
 	ClientCoresPerGbps  Stat  `json:"client_cores_per_gbps"`
 	ServerCoresPerGbps  Stat  `json:"server_cores_per_gbps"`
 	SidecarCoresPerGbps *Stat `json:"sidecar_cores_per_gbps,omitempty"` // both sidecars summed
-	KernelCoresPerGbps  Stat  `json:"kernel_cores_per_gbps"`
+	// SidecarPerApp is both sidecars' CPU over client + server CPU, run by run
+	// (RunFigures.SidecarPerApp).
+	SidecarPerApp      *Stat `json:"sidecar_per_app,omitempty"`
+	KernelCoresPerGbps Stat  `json:"kernel_cores_per_gbps"`
 	// TotalCoresPerGbps is (client + server + sidecars + kernel) per Gbps, i.e. the whole
 	// path's cost (machine busy per Gbps; left out where the kernel share was not measured).
 	TotalCoresPerGbps Stat `json:"total_cores_per_gbps"`
@@ -423,6 +430,9 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	f.ServerCoresPerGbps = perGbps(f.ServerCores)
 	if sidecarSeen && sidecarsMeasured {
 		f.SidecarCoresPerGbps = perGbps(&sidecars)
+		if f.ClientCores != nil && f.ServerCores != nil && *f.ClientCores+*f.ServerCores > 0 {
+			f.SidecarPerApp = ptr(sidecars / (*f.ClientCores + *f.ServerCores))
+		}
 	}
 	f.KernelCoresPerGbps = perGbps(f.KernelCores)
 	f.TotalCoresPerGbps = perGbps(f.TotalCores)

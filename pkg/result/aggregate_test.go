@@ -56,6 +56,8 @@ func TestAggregateSharedNodeSidecarsForwarder(t *testing.T) {
 	assert.InDelta(t, 0.4, row.SidecarServerCores.Median, 1e-9)
 	require.NotNil(t, row.SidecarCoresPerGbps)
 	assert.InDelta(t, 0.5, row.SidecarCoresPerGbps.Median, 1e-9)
+	require.NotNil(t, row.SidecarPerApp)
+	assert.InDelta(t, 2.0, row.SidecarPerApp.Median, 1e-9, "(0.6 + 0.4) / (0.3 + 0.2)")
 	assert.InDelta(t, 0.5, row.KernelCores.Median, 1e-9, "2.0 - 0.3 - 0.2 - 0.6 - 0.4")
 	assert.InDelta(t, 1.0, row.TotalCoresPerGbps.Median, 1e-9)
 	require.Len(t, row.Notes, 3)

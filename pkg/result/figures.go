@@ -43,6 +43,7 @@ const (
 	FigSidecarCoresPerGbps    = "sidecar_cores_per_gbps"
 	FigKernelCoresPerGbps     = "kernel_cores_per_gbps"
 	FigTotalCoresPerGbps      = "total_cores_per_gbps"
+	FigSidecarPerApp          = "sidecar_per_app"
 	FigBandwidthRatio         = "bandwidth_ratio"
 	// FigCostRatio is the total cost ratio (total cores/Gbps over the baseline's).
 	FigCostRatio        = "cost_ratio"
@@ -153,6 +154,9 @@ var figures = []figure{
 	{FigSidecarCoresPerGbps, "sidecar cores/Gbps", ModeCost, lowerIsBetter,
 		func(f *RunFigures) *float64 { return f.SidecarCoresPerGbps },
 		func(r *Row) *Stat { return r.SidecarCoresPerGbps }, func(r *Row, s Stat) { r.SidecarCoresPerGbps = optStat(s) }},
+	{FigSidecarPerApp, "sidecar CPU over the client's and server's CPU", ModeCost, lowerIsBetter,
+		func(f *RunFigures) *float64 { return f.SidecarPerApp },
+		func(r *Row) *Stat { return r.SidecarPerApp }, func(r *Row, s Stat) { r.SidecarPerApp = optStat(s) }},
 	{FigKernelCoresPerGbps, "kernel cores/Gbps", ModeCost, lowerIsBetter,
 		func(f *RunFigures) *float64 { return f.KernelCoresPerGbps },
 		func(r *Row) *Stat { return &r.KernelCoresPerGbps }, func(r *Row, s Stat) { r.KernelCoresPerGbps = s }},

@@ -253,7 +253,7 @@ func Gate(row Row, b Bounds) []GateResult {
 		}
 		def, _ := figureByKey(fig)
 		st := def.get(&row)
-		isSidecar := fig == FigSidecarCoresPerGbps || fig == FigSidecarCostRatio
+		isSidecar := fig == FigSidecarCoresPerGbps || fig == FigSidecarCostRatio || fig == FigSidecarPerApp
 		switch {
 		case def.mode == modeRatio && row.VsBaseline == nil:
 			g.Status, g.Reason = GateFail, "not compared with a baseline"
@@ -281,6 +281,7 @@ func Gate(row Row, b Bounds) []GateResult {
 	add(FigClientCostRatio, BoundMax, b.MaxCostRatio.Client)
 	add(FigServerCostRatio, BoundMax, b.MaxCostRatio.Server)
 	add(FigSidecarCostRatio, BoundMax, b.MaxCostRatio.Sidecar)
+	add(FigSidecarPerApp, BoundMax, b.MaxSidecarPerApp)
 	add(FigKernelCostRatio, BoundMax, b.MaxCostRatio.Kernel)
 	add(FigCostRatio, BoundMax, b.MaxCostRatio.Total)
 	add(FigClientCoresPerGbps, BoundMax, b.MaxCoresPerGbps.Client)

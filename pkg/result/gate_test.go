@@ -113,6 +113,27 @@ func TestGateNotMeasuredFails(t *testing.T) {
 	}
 }
 
+func TestGateSidecarPerApp(t *testing.T) {
+	b := Bounds{MaxSidecarPerApp: Val(5)}
+	tests := []struct {
+		name   string
+		row    Row
+		status string
+	}{
+		{"within", Row{Scenario: "gr+istio", CostRuns: 3, SidecarPerApp: optStat(Summarize([]float64{4.4, 4.6, 4.5}))}, GatePass},
+		{"a fifth dearer", Row{Scenario: "gr+istio", CostRuns: 3, SidecarPerApp: optStat(Summarize([]float64{5.3, 5.5, 5.4}))}, GateFail},
+		{"no sidecar", Row{Scenario: "gr", CostRuns: 3}, GateSkip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gs := Gate(tt.row, b)
+			require.Len(t, gs, 1)
+			assert.Equal(t, FigSidecarPerApp, gs[0].Figure)
+			assert.Equal(t, tt.status, gs[0].Status, gs[0].String())
+		})
+	}
+}
+
 func TestApplyGatesSkipsBaselineRows(t *testing.T) {
 	th, err := ParseThresholds([]byte("defaults:\n  min_bandwidth_ratio: 0.5\n"))
 	require.NoError(t, err)

@@ -44,6 +44,7 @@ import (
 //	scenarios:
 //	  gr+istio:
 //	    min_sidecar_cores_per_gbps: 0.05   # floor: proves the sidecar is in the path
+//	    max_sidecar_per_app: 5.0           # sidecars' CPU over client + server CPU, per cost run
 //	    max_cores_per_gbps: {total: 6.0}
 //	  nodeport:
 //	    max_setup_seconds: off
@@ -67,8 +68,11 @@ type Bounds struct {
 	MaxCostRatio           CoreLimits `yaml:"max_cost_ratio"`
 	MaxCoresPerGbps        CoreLimits `yaml:"max_cores_per_gbps"`
 	MinSidecarCoresPerGbps Limit      `yaml:"min_sidecar_cores_per_gbps"`
-	MaxSetupSeconds        Limit      `yaml:"max_setup_seconds"`
-	MaxRetransmits         Limit      `yaml:"max_retransmits"`
+	// MaxSidecarPerApp bounds both sidecars' CPU over the client's and server's in the same
+	// cost run (RunFigures.SidecarPerApp); skipped without a sidecar.
+	MaxSidecarPerApp Limit `yaml:"max_sidecar_per_app"`
+	MaxSetupSeconds  Limit `yaml:"max_setup_seconds"`
+	MaxRetransmits   Limit `yaml:"max_retransmits"`
 }
 
 // DefaultConfidence is the confidence level of the gates' intervals when the thresholds do not
@@ -275,6 +279,7 @@ func (t *Thresholds) For(scenario string) Bounds {
 		MaxCostRatio:           d.MaxCostRatio.over(o.MaxCostRatio),
 		MaxCoresPerGbps:        d.MaxCoresPerGbps.over(o.MaxCoresPerGbps),
 		MinSidecarCoresPerGbps: d.MinSidecarCoresPerGbps.over(o.MinSidecarCoresPerGbps),
+		MaxSidecarPerApp:       d.MaxSidecarPerApp.over(o.MaxSidecarPerApp),
 		MaxSetupSeconds:        d.MaxSetupSeconds.over(o.MaxSetupSeconds),
 		MaxRetransmits:         d.MaxRetransmits.over(o.MaxRetransmits),
 	}

@@ -105,8 +105,9 @@ const busyWaitCap = 10 * time.Millisecond
 
 // poll waits for events for at most d (0: only what is ready now).
 //
-// A busy loop never enters the Go scheduler: the ready check and the wait go through RawSyscall.
-// An ordinary Syscall marks the goroutine as in a system call; the runtime's monitor thread
+// A busy loop never enters the Go scheduler: its wait is one RawSyscall, which returns at once
+// when something is ready, so a wake-up costs one epoll_pwait, as in the seed's programs. An
+// ordinary Syscall marks the goroutine as in a system call; the runtime's monitor thread
 // (sysmon) then takes the thread's P away whenever it finds it blocked there at the end of a
 // 10 ms time slice, and after each such take it polls every 20 µs again: hundreds of wake-ups a
 // second of a thread that does nothing for the workload, measured at 0.02 cores per process. A
@@ -114,30 +115,33 @@ const busyWaitCap = 10 * time.Millisecond
 // waits keep timing out (paced or idle sessions) does the loop block the runtime's way, so the
 // runtime can park its threads.
 func (e *engine) poll(d time.Duration) (int, error) {
-	if n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
-		uintptr(len(e.events)), 0, 0, 0); errno == 0 && n > 0 {
-		e.emptyWaits = 0
-		return int(n), nil
-	}
-	if d <= 0 {
-		return 0, nil
-	}
-	ms := max(int(d/time.Millisecond), 1)
-	if e.emptyWaits < idleWaits {
+	if e.emptyWaits < idleWaits || d <= 0 {
+		// busy: one raw wait, which returns at once when something is ready
+		ms := 0
+		if d > 0 {
+			ms = min(max(int(d/time.Millisecond), 1), int(busyWaitCap/time.Millisecond))
+		}
 		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
-			uintptr(len(e.events)), uintptr(min(ms, int(busyWaitCap/time.Millisecond))), 0, 0)
+			uintptr(len(e.events)), uintptr(ms), 0, 0)
 		switch {
 		case errno == unix.EINTR:
 			return 0, nil
 		case errno != 0:
 			return 0, fmt.Errorf("epoll_wait: %w", errno)
-		case n == 0:
-			e.emptyWaits++
-		default:
+		case n > 0:
 			e.emptyWaits = 0
+		case ms > 0:
+			e.emptyWaits++
 		}
 		return int(n), nil
 	}
+	// idle: what is ready now without the scheduler, else block the runtime's way
+	if n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
+		uintptr(len(e.events)), 0, 0, 0); errno == 0 && n > 0 {
+		e.emptyWaits = 0
+		return int(n), nil
+	}
+	ms := max(int(d/time.Millisecond), 1)
 	for {
 		n, err := unix.EpollWait(e.ep, e.events, ms)
 		if err == unix.EINTR {

@@ -32,8 +32,9 @@ type Provider struct {
 }
 
 var (
-	_ provider.Provider = (*Provider)(nil)
-	_ provider.Sweeper  = (*Provider)(nil)
+	_ provider.Provider  = (*Provider)(nil)
+	_ provider.Sweeper   = (*Provider)(nil)
+	_ provider.Separator = (*path)(nil)
 )
 
 // New returns the local provider running the tcpload binary at bin.
@@ -97,6 +98,10 @@ type path struct {
 	spec topo.Spec
 	env  *localnet.Env
 	bin  string
+
+	mu       sync.Mutex
+	separate bool // tcpload processes start on their node's CPUs (Separate)
+	cpus     nodeCPUs
 }
 
 func (p *path) Spec() topo.Spec       { return p.spec }
@@ -124,7 +129,56 @@ func (p *path) Sidecars() []provider.Sidecar {
 
 func (p *path) Down(context.Context) error { return p.env.Down() }
 
-func (p *path) host(h localnet.Host) *host { return &host{env: p.env, h: h, bin: p.bin} }
+func (p *path) host(h localnet.Host) *host { return &host{path: p, h: h} }
+
+// Separate puts the client's node's processes (tcpload and sidecar) on the second half of this
+// process's CPUs and the server's node's on the first half, or lets them all share every CPU
+// again. A forwarding node runs no process of the path's own (its sampler stays unpinned): its
+// work, like all packet work, is the kernel's, which runs where the kernel puts it.
+func (p *path) Separate(separate bool) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cpus.all == nil {
+		cpus, err := allowedCPUs()
+		if err != nil {
+			return "", fmt.Errorf("separate nodes' CPUs: %w", err)
+		}
+		p.cpus, _ = splitCPUs(cpus)
+	}
+	if p.cpus.client == nil || p.env.Client.Node == p.env.Server.Node {
+		p.separate = false
+		return "", nil
+	}
+	p.separate = separate
+	for _, sc := range p.env.Sidecars {
+		cpus := p.cpus.all
+		if separate {
+			cpus = p.nodeCPUs(sc.Host)
+		}
+		if err := pinProcess(sc.PID, cpus); err != nil {
+			return "", fmt.Errorf("sidecar %s: %w", sc.Name, err)
+		}
+	}
+	if !separate {
+		return "", nil
+	}
+	return fmt.Sprintf("nodes on CPUs of their own: the client's node (%s) on CPU %s, the server's node (%s) on CPU %s, for tcpload and sidecars; the kernel's packet work runs where the kernel puts it",
+		p.env.Client.Node, cpuList(p.cpus.client), p.env.Server.Node, cpuList(p.cpus.server)), nil
+}
+
+// nodeCPUs are the CPUs of h's node while the nodes are separate (nil: any CPU). The caller
+// holds p.mu.
+func (p *path) nodeCPUs(h localnet.Host) []int {
+	switch {
+	case !p.separate:
+		return nil
+	case h.Node == p.env.Client.Node:
+		return p.cpus.client
+	case h.Node == p.env.Server.Node:
+		return p.cpus.server
+	}
+	return nil
+}
 
 // withoutPrefix drops the note naming the run's random prefix, so notes are the same on every Up
 // of a spec (the report deduplicates them across rows).
@@ -140,28 +194,38 @@ func withoutPrefix(notes []string, prefix string) []string {
 
 // host is one namespace of an env.
 type host struct {
-	env *localnet.Env
-	h   localnet.Host
-	bin string
+	path *path
+	h    localnet.Host
 }
 
 var _ provider.Commander = (*host)(nil)
 
 func (h *host) Name() string { return h.h.Name }
 
-// Start runs tcpload in the host's namespace.
+// Start runs tcpload in the host's namespace (on its node's CPUs while the path's nodes are
+// separate).
 func (h *host) Start(ctx context.Context, args []string, stdout, stderr io.Writer) (provider.Proc, error) {
-	cmd := h.env.Command(ctx, h.h, h.bin, args...)
+	name, what := h.path.bin, firstArg(args)
+	h.path.mu.Lock()
+	cpus := h.path.nodeCPUs(h.h)
+	h.path.mu.Unlock()
+	if cpus != nil {
+		var err error
+		if name, args, err = pinned(cpus, h.path.bin, args...); err != nil {
+			return nil, err
+		}
+	}
+	cmd := h.path.env.Command(ctx, h.h, name, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start tcpload %s in %s (netns %s): %w", firstArg(args), h.h.Name, h.h.NetNS, err)
+		return nil, fmt.Errorf("start tcpload %s in %s (netns %s): %w", what, h.h.Name, h.h.NetNS, err)
 	}
-	return &proc{cmd: cmd, host: h.h.Name, what: firstArg(args)}, nil
+	return &proc{cmd: cmd, host: h.h.Name, what: what}, nil
 }
 
 // Command runs a program in the host's namespace and returns its combined output.
 func (h *host) Command(ctx context.Context, name string, args ...string) ([]byte, error) {
-	out, err := h.env.Command(ctx, h.h, name, args...).CombinedOutput()
+	out, err := h.path.env.Command(ctx, h.h, name, args...).CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("%s %s in %s (netns %s): %w: %s", name, strings.Join(args, " "), h.h.Name, h.h.NetNS, err, out)
 	}
