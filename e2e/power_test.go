@@ -32,11 +32,11 @@ import (
 // runs here (about ±6 % against the client's ±15 %).
 
 var (
-	flagTrials     = flag.Int("trials", 10, "gate power: trials per injected regression (and of A/A runs)")
-	flagInjectPct  = flag.Float64("inject-pct", 20, "gate power: size of the injected regressions, in percent")
-	flagMinDetect  = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
-	flagMaxFalse   = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
-	flagPowerOnly  = flag.String("power-only", "", "gate power: run only the plain part (A/A, bandwidth, server CPU) or only the sidecar part: plain or sidecar (default both)")
+	flagTrials    = flag.Int("trials", 10, "gate power: trials per injected regression (and of A/A runs)")
+	flagInjectPct = flag.Float64("inject-pct", 20, "gate power: size of the injected regressions, in percent")
+	flagMinDetect = flag.Float64("min-detection", 0.9, "gate power: the detection rate each injection must reach")
+	flagMaxFalse  = flag.Float64("max-false-alarms", 0.05, "gate power: the A/A false-alarm rate not to exceed")
+	flagPowerOnly = flag.String("power-only", "", "gate power: run only the plain part (A/A, bandwidth, server CPU) or only the sidecar part: plain or sidecar (default both)")
 )
 
 // injection is a known regression put into the scenario's path for one trial.
