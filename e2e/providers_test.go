@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/pathcost/pathcost/pkg/cluster/nskube"
 	"github.com/pathcost/pathcost/pkg/interrupt"
@@ -104,14 +105,19 @@ func openLocal(scenarios []topo.Spec, work string) (provider.Provider, string, e
 	return p, "", nil
 }
 
+// sidecarRegressionPossible says whether the suite's provider can start sidecars with an
+// environment of the test's (sidecarRegression).
+func sidecarRegressionPossible() bool {
+	_, ok := suite.provider.(*local.Provider)
+	return ok
+}
+
 // sidecarRegression returns the suite's provider again with env added to its emulated sidecars'
-// environment (make gate-power preloads its CPU burner with it), or why the suite's provider
-// cannot do that. What it leaves behind is checked when t ends.
-func sidecarRegression(t *testing.T, env []string) (provider.Provider, string) {
+// environment (make gate-power preloads its CPU burner with it); sidecarRegressionPossible must
+// hold. What it leaves behind is checked when t ends.
+func sidecarRegression(t *testing.T, env []string) provider.Provider {
 	lp, ok := suite.provider.(*local.Provider)
-	if !ok {
-		return nil, "-provider " + suite.provider.Name() + " cannot preload into its sidecars (only -provider local can)"
-	}
+	require.True(t, ok, "-provider %s cannot preload into its sidecars", suite.provider.Name())
 	p := local.New(lp.Binary)
 	p.Congestion, p.SidecarEnv = lp.Congestion, env
 	t.Cleanup(func() {
@@ -119,7 +125,7 @@ func sidecarRegression(t *testing.T, env []string) (provider.Provider, string) {
 		assert.NoError(t, err)
 		assert.Empty(t, left, "what the burning sidecars' paths left behind")
 	})
-	return p, ""
+	return p
 }
 
 // runReaperIfAsked turns this process into nskube's reaper when a cluster of an earlier run of
