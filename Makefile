@@ -83,12 +83,13 @@ e2e-quick:
 
 # The gates' measured power: TRIALS trials each of the plain scenario as it is (A/A: any failed
 # gate is a false alarm) and with -20 % bandwidth (tc) and +20 % server CPU injected into its path,
-# then of gr+istio as it is and with its sidecars' buffers cut (about +20 % sidecar CPU; the
-# sidecar gate) (the repeats and windows of e2e-quick unless E2E_ARGS says otherwise, e.g.
-# E2E_ARGS="-power-only sidecar"); prints the detection and false-alarm rates and fails when
-# detection < 90 % or false alarms > 5 %.
+# then of gr+istio as it is and with +20 % CPU per byte in its sidecars (a burner preloaded into
+# them, built with gcc; the sidecar gate max_sidecar_per_app) (the repeats and windows of
+# e2e-quick unless E2E_ARGS says otherwise, e.g. E2E_ARGS="-power-only sidecar"); prints the
+# detection and false-alarm rates and fails when detection < 90 % or false alarms > 5 %.
 TRIALS ?= 10
 gate-power: e2e-deps
+	@sh .ci/need.sh "make gate-power" gcc:gcc
 	@[ "$$(id -u)" = 0 ] || { echo "make gate-power needs root: it builds network namespaces and tc qdiscs (sudo make gate-power)"; exit 1; }
 	$(GO) test -v -count=1 -timeout 180m -tags gatepower -run 'TestGatePower' ./e2e -args -trials $(TRIALS) \
 	  -results $(abspath $(RESULTS))/$(STAMP)-power -duration 2s -warmup 1s -repeats 3 $(E2E_ARGS)
