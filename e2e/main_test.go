@@ -70,8 +70,8 @@ type suiteState struct {
 	mu      sync.Mutex
 	summary result.Summary
 	notes   map[string]bool
-	// separation is what the paths said when their nodes were separated for cost runs.
-	separation string
+	// separation is what each path said when its nodes were separated for cost runs.
+	separation map[provider.Path]string
 }
 
 func TestMain(m *testing.M) {
@@ -123,7 +123,7 @@ func runSuite(m *testing.M) int {
 		}
 		return 1
 	}
-	suite = &suiteState{provider: p, thresholds: th, notes: map[string]bool{}}
+	suite = &suiteState{provider: p, thresholds: th, notes: map[string]bool{}, separation: map[provider.Path]string{}}
 	skipReason = skip
 	if skip != "" {
 		fmt.Fprintf(os.Stderr, "e2e: skipping every scenario: %s\n", skip)

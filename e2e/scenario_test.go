@@ -168,8 +168,8 @@ func separationNote(path provider.Path) string {
 	suite.mu.Lock()
 	defer suite.mu.Unlock()
 	switch {
-	case suite.separation != "":
-		return "cost runs: " + suite.separation + " (-separate-nodes)"
+	case suite.separation[path] != "":
+		return "cost runs: " + suite.separation[path] + " (-separate-nodes)"
 	case !*flagSeparate:
 		return "cost runs: the nodes' processes shared every CPU (-separate-nodes=false)"
 	}
@@ -189,7 +189,7 @@ func separate(t *testing.T, path provider.Path, mode string) (func(), error) {
 	}
 	if note != "" {
 		suite.mu.Lock()
-		suite.separation = note
+		suite.separation[path] = note
 		suite.mu.Unlock()
 	}
 	return func() {
