@@ -185,7 +185,8 @@ func separate(t *testing.T, path provider.Path, mode string) (func(), error) {
 	}
 	note, err := sep.Separate(true)
 	if err != nil {
-		return func() {}, err
+		_, undoErr := sep.Separate(false)
+		return func() {}, errors.Join(err, undoErr)
 	}
 	if note != "" {
 		suite.mu.Lock()

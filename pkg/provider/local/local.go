@@ -151,9 +151,9 @@ func (p *path) Separate(separate bool) (string, error) {
 	}
 	p.separate = separate
 	for _, sc := range p.env.Sidecars {
-		cpus := p.cpus.all
-		if separate {
-			cpus = p.nodeCPUs(sc.Host)
+		cpus := p.nodeCPUs(sc.Host)
+		if cpus == nil {
+			cpus = p.cpus.all
 		}
 		if err := pinProcess(sc.PID, cpus); err != nil {
 			return "", fmt.Errorf("sidecar %s: %w", sc.Name, err)
