@@ -62,7 +62,13 @@ func Resolve(h Hypervisor) (Hypervisor, string) {
 		return h, ""
 	}
 	if err := kvmRunsStockKernels(); err != nil {
-		return HypervisorUML, fmt.Sprintf("not QEMU with KVM: %v", err)
+		why := fmt.Sprintf("not QEMU with KVM: %v", err)
+		if umlErr := umlRunsHere(); umlErr != nil {
+			if _, lookErr := exec.LookPath(qemuBinary); lookErr == nil {
+				return HypervisorTCG, why + "; not User-Mode Linux: " + umlErr.Error()
+			}
+		}
+		return HypervisorUML, why
 	}
 	if _, err := exec.LookPath(qemuBinary); err != nil {
 		return HypervisorUML, "not QEMU with KVM: " + qemuBinary + " is not installed (apt-get install qemu-system-x86)"
@@ -87,6 +93,37 @@ func kvmRunsStockKernels() error {
 		return errors.New("/dev/kvm exists but the CPU shows no vmx or svm flag: a paravirtual KVM (such as PVM) that boots no stock guest kernel")
 	}
 	return nil
+}
+
+// umlRunsHere says why User-Mode Linux cannot run here (nil: it can, as far as is known). On a
+// CPU with AMX the host's XSAVE area is larger than Debian's UML kernel (6.1) expects: restoring
+// a process's FP registers through ptrace fails ("ptrace set fp regs failed, errno = 14") and
+// init dies at boot.
+func umlRunsHere() error {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return nil
+	}
+	if hasCPUFlag(string(data), "amx_tile") {
+		return errors.New("the CPU has AMX (amx_tile), whose FP register state Debian's UML kernel cannot restore (init dies at boot: ptrace set fp regs failed)")
+	}
+	return nil
+}
+
+// hasCPUFlag reports whether a /proc/cpuinfo text's flags line shows flag.
+func hasCPUFlag(cpuinfo, flag string) bool {
+	for _, line := range strings.Split(cpuinfo, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(k) != "flags" {
+			continue
+		}
+		for _, f := range strings.Fields(v) {
+			if f == flag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hasVirtFlag reports whether a /proc/cpuinfo text shows Intel VT-x (vmx) or AMD-V (svm).

@@ -158,6 +158,9 @@ func (p *Provider) Up(ctx context.Context, s topo.Spec) (provider.Path, error) {
 	if err := p.boot(ctx, roles); err != nil {
 		return nil, err
 	}
+	if p.inner == nil {
+		return nil, errors.New("vm provider: the VMs are not reachable (an earlier boot failed)")
+	}
 	pa, err := p.inner.Up(ctx, s)
 	if err != nil {
 		return nil, err

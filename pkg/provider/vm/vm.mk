@@ -11,21 +11,26 @@ ifeq ($(filter auto uml kvm tcg,$(VM_HYPERVISOR)),)
 $(error VM_HYPERVISOR=$(VM_HYPERVISOR): want auto, uml, kvm or tcg)
 endif
 VM_ARGS  ?= -duration 3s -warmup 1s -repeats 3 -rate 100Mbit
+# auto, as -vm-hypervisor auto resolves it: QEMU with KVM where /dev/kvm and the CPU's vmx or
+# svm flag say KVM can run it; else QEMU emulated (tcg) on a CPU with AMX, whose FP state
+# Debian's UML kernel cannot restore (init dies at boot); else User-Mode Linux
+VM_KVM_OK := $(shell [ -e /dev/kvm ] && grep -m1 '^flags' /proc/cpuinfo | grep -qwE 'vmx|svm' && echo 1)
+VM_AMX    := $(shell grep -m1 '^flags' /proc/cpuinfo | grep -qw amx_tile && echo 1)
+VM_HV     := $(if $(filter auto,$(VM_HYPERVISOR)),$(if $(VM_KVM_OK),auto,$(if $(VM_AMX),tcg,uml)),$(VM_HYPERVISOR))
 # TCG's figures have their own shape (three emulated vCPUs share the host's cores)
-VM_THRESHOLDS ?= $(CURDIR)/testdata/thresholds/$(if $(filter tcg,$(VM_HYPERVISOR)),vm-tcg,vm).yaml
-# auto: UML, and QEMU too where /dev/kvm and the CPU's vmx or svm flag say KVM can run it
-VM_QEMU := $(if $(filter kvm tcg,$(VM_HYPERVISOR)),1,$(if $(filter auto,$(VM_HYPERVISOR)),$(shell [ -e /dev/kvm ] && grep -m1 '^flags' /proc/cpuinfo | grep -qwE 'vmx|svm' && echo 1)))
-VM_UML  := $(if $(filter uml auto,$(VM_HYPERVISOR)),1)
+VM_THRESHOLDS ?= $(CURDIR)/testdata/thresholds/$(if $(filter tcg,$(VM_HV)),vm-tcg,vm).yaml
+VM_QEMU := $(if $(filter kvm tcg,$(VM_HV)),1,$(if $(filter auto,$(VM_HV)),1))
+VM_UML  := $(if $(filter uml,$(VM_HV)),1)
 VM_NEEDS := debootstrap:debootstrap mkfs.ext4:e2fsprogs ip:iproute2 ethtool:ethtool \
 	$(if $(VM_UML),linux.uml:user-mode-linux) $(if $(VM_QEMU),qemu-system-x86_64:qemu-system-x86)
 
 .PHONY: vm-deps vm-test e2e-vm
 
 vm-deps:
-	@sh .ci/need.sh "make e2e-vm/vm-test (VM_HYPERVISOR=$(VM_HYPERVISOR))" $(VM_NEEDS)
+	@sh .ci/need.sh "make e2e-vm/vm-test (VM_HYPERVISOR=$(VM_HYPERVISOR), here $(VM_HV))" $(VM_NEEDS)
 
 # The provider's own test (image, boot, a plain and a nodeport pair (plain only under TCG), clean-up)
-VM_TEST = PATHCOST_VM_TEST=1 PATHCOST_VM_HYPERVISOR=$(VM_HYPERVISOR) $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm
+VM_TEST = PATHCOST_VM_TEST=1 PATHCOST_VM_HYPERVISOR=$(VM_HV) $(GO) test -count=1 -v -timeout 30m -run TestVMs ./pkg/provider/vm
 
 # vm-test: only that test, e.g. `make vm-test VM_HYPERVISOR=tcg` to run the QEMU path on a
 # machine without a usable KVM.
@@ -39,6 +44,6 @@ e2e-vm: vm-deps
 	echo "=== the vm provider's own test (image, boot, plain + nodeport, clean-up)"; \
 	$(VM_TEST) || rc=1; \
 	echo "=== plain and nodeport, -provider vm"; \
-	$(GO) test -v -count=1 -timeout 60m -tags "plain nodeport" -run 'TestPlain$$|TestNodePort$$' ./e2e -args -provider vm -vm-hypervisor $(VM_HYPERVISOR) \
+	$(GO) test -v -count=1 -timeout 60m -tags "plain nodeport" -run 'TestPlain$$|TestNodePort$$' ./e2e -args -provider vm -vm-hypervisor $(VM_HV) \
 	  -thresholds $(VM_THRESHOLDS) -results $$dir $(VM_ARGS) $(E2E_ARGS) || rc=1; \
 	echo "=== e2e-vm took $$(( $$(date +%s) - start )) s ($$dir)"; exit $$rc

@@ -102,10 +102,23 @@ func TestResolve(t *testing.T) {
 	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
 	require.NoError(t, err)
 	if !hasVirtFlag(string(cpuinfo)) {
-		assert.Equal(t, HypervisorUML, got)
 		assert.Contains(t, why, "not QEMU with KVM")
+		if hasCPUFlag(string(cpuinfo), "amx_tile") && got == HypervisorTCG {
+			assert.Contains(t, why, "not User-Mode Linux: the CPU has AMX")
+		} else {
+			assert.Equal(t, HypervisorUML, got)
+		}
 	}
-	assert.Contains(t, []Hypervisor{HypervisorUML, HypervisorKVM}, got)
+	assert.Contains(t, []Hypervisor{HypervisorUML, HypervisorKVM, HypervisorTCG}, got)
+}
+
+// TestHasCPUFlag: only the flags line counts, whole words only.
+func TestHasCPUFlag(t *testing.T) {
+	info := "model name\t: amx_tile inside a name\nflags\t\t: fpu avx512f amx_tile amx_bf16\n"
+	assert.True(t, hasCPUFlag(info, "amx_tile"))
+	assert.True(t, hasCPUFlag(info, "fpu"))
+	assert.False(t, hasCPUFlag(info, "amx"))
+	assert.False(t, hasCPUFlag("model name\t: amx_tile\n", "amx_tile"))
 }
 
 // TestBootArgs: each hypervisor gets its kernel, disk, tap and MAC.
