@@ -121,8 +121,7 @@ func (e *engine) poll(d time.Duration) (int, error) {
 		if d > 0 {
 			ms = min(max(int(d/time.Millisecond), 1), int(busyWaitCap/time.Millisecond))
 		}
-		n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
-			uintptr(len(e.events)), uintptr(ms), 0, 0)
+		n, errno := e.rawWait(ms)
 		switch {
 		case errno == unix.EINTR:
 			return 0, nil
@@ -133,13 +132,12 @@ func (e *engine) poll(d time.Duration) (int, error) {
 		case ms > 0:
 			e.emptyWaits++
 		}
-		return int(n), nil
+		return n, nil
 	}
 	// idle: what is ready now without the scheduler, else block the runtime's way
-	if n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
-		uintptr(len(e.events)), 0, 0, 0); errno == 0 && n > 0 {
+	if n, errno := e.rawWait(0); errno == 0 && n > 0 {
 		e.emptyWaits = 0
-		return int(n), nil
+		return n, nil
 	}
 	ms := max(int(d/time.Millisecond), 1)
 	for {
@@ -155,6 +153,14 @@ func (e *engine) poll(d time.Duration) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// rawWait is epoll_pwait on the loop's events for at most ms milliseconds (0: what is ready now),
+// through RawSyscall: the Go scheduler never sees it (see poll).
+func (e *engine) rawWait(ms int) (int, unix.Errno) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(e.ep), uintptr(unsafe.Pointer(&e.events[0])),
+		uintptr(len(e.events)), uintptr(ms), 0, 0)
+	return int(n), errno
 }
 
 // watchContext wakes the loop through the eventfd when ctx ends; the returned func stops it.

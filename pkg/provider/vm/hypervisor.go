@@ -128,18 +128,7 @@ func hasCPUFlag(cpuinfo, flag string) bool {
 
 // hasVirtFlag reports whether a /proc/cpuinfo text shows Intel VT-x (vmx) or AMD-V (svm).
 func hasVirtFlag(cpuinfo string) bool {
-	for _, line := range strings.Split(cpuinfo, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(k) != "flags" {
-			continue
-		}
-		for _, f := range strings.Fields(v) {
-			if f == "vmx" || f == "svm" {
-				return true
-			}
-		}
-	}
-	return false
+	return hasCPUFlag(cpuinfo, "vmx") || hasCPUFlag(cpuinfo, "svm")
 }
 
 // Requirements says what this machine lacks to build the image and boot the VMs with h
