@@ -11,29 +11,20 @@ import (
 	"github.com/pathcost/pathcost/pkg/result"
 )
 
-// senderHeadStart is how long the receiver waits at the start of the warm-up before its first
-// read (at most a quarter of the warm-up; none without a warm-up).
-//
-// The seed's pair has two steady states at saturation: receiver-bound (the reader is busy all
-// the time, every epoll_wait returns every connection and every read() takes a full buffer; the
-// sender sleeps until there is room) and sender-bound (the reader keeps up and reads each
-// connection as data trickles in: about one socket per epoll_wait and partial reads, so more
-// system calls and ACKs per byte). Receiver-bound moved more bytes per CPU second here (about
-// 0.040 against 0.046 cores per Gbps for the pair on loopback), and the C pair usually lands in
-// it because its client connects one connection after another while the server already writes:
-// its reads start behind, with full buffers. tcpload writes only once every connection is up,
-// so both sides would start level; this head start gives the sender the C pair's start.
-const senderHeadStart = 100 * time.Millisecond
-
 // startSending ends set-up: every connection of the session is up, so the warm-up begins and the
 // sender starts writing (nobody writes during set-up, so set-up time is the path's, not a contest
-// with the data). The receiver gives the sender its head start.
+// with the data). The receiver starts reading at once.
+//
+// Neither side gets a head start. At saturation the seed's pair has two steady states, and each
+// sustains itself: queues short (the reader keeps up, and reads data that is still in the CPU's
+// cache) or queues full (hundreds of MB across 100 connections, every read finds a full buffer
+// but copies data that has left the cache). Which one is cheaper depends on the machine: on an
+// Intel Xeon sharing one CPU, full queues halved the throughput of the seed's C pair and of
+// tcpload alike. A receiver that starts late (tcpload once waited 100 ms) fills every queue and
+// forces the second state; starting level leaves the choice to the kernel, as with the C pair.
 func (e *engine) startSending() error {
 	e.phase = phaseWarmup
 	if !e.sending {
-		if d := min(senderHeadStart, e.cfg.Warmup/4); d > 0 {
-			time.Sleep(d)
-		}
 		return nil
 	}
 	if e.pace.on() {
