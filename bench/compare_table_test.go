@@ -12,7 +12,7 @@ func TestWriteComparison(t *testing.T) {
 	progs := []program{{name: "tcpload"}, {name: "seed-c"}, {name: "iperf3", missing: "iperf3 not installed"}}
 	var tl, c []measurement
 	for i := 0; i < 9; i++ {
-		tl = append(tl, measurement{mbps: 20000 + float64(i)*200, serverCores: 0.5, clientCores: 0.5})
+		tl = append(tl, measurement{mbps: 20000 + float64(i)*200, serverCores: 0.5, clientCores: 0.5, queuedMB: 3 + float64(i)})
 		c = append(c, measurement{mbps: 20000, serverCores: 0.5, clientCores: 0.6})
 	}
 	var out bytes.Buffer
@@ -24,4 +24,5 @@ func TestWriteComparison(t *testing.T) {
 	assert.Less(t, ms[1].value, 1.0)
 	assert.Contains(t, out.String(), "95% CI 1.01-1.07")
 	assert.Contains(t, out.String(), "iperf3 not installed")
+	assert.Contains(t, out.String(), "     7 (   3-  11)", "tcpload's queued MB: median (min-max)")
 }

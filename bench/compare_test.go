@@ -75,8 +75,9 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 	if pin == "" {
 		pin = "unpinned"
 	}
-	fmt.Fprintf(w, "\n%d rounds, %s, %s windows; Mbps = lo's bytes, cores = server + client from /proc\n", len(got["tcpload"]), pin, window())
-	fmt.Fprintf(w, "%-8s %22s %22s %12s %12s\n", "program", "Mbps median (min-max)", "cores/Gbps (min-max)", "server cores", "client cores")
+	fmt.Fprintf(w, "\n%d rounds, %s, %s windows; Mbps = lo's bytes, cores = server + client from /proc,\n"+
+		"queued = bytes in the TCP send and receive queues at the window's end (a few MB: the reader keeps up; hundreds: every queue full)\n", len(got["tcpload"]), pin, window())
+	fmt.Fprintf(w, "%-8s %22s %22s %12s %12s %20s\n", "program", "Mbps median (min-max)", "cores/Gbps (min-max)", "server cores", "client cores", "queued MB (min-max)")
 	for _, p := range progs {
 		ms := got[p.name]
 		if len(ms) == 0 {
@@ -85,8 +86,9 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 		}
 		mbps, cost, sc, cc := column(ms, func(m measurement) float64 { return m.mbps }), column(ms, measurement.cost),
 			column(ms, func(m measurement) float64 { return m.serverCores }), column(ms, func(m measurement) float64 { return m.clientCores })
-		fmt.Fprintf(w, "%-8s %8.0f (%5.0f-%5.0f) %8.4f (%.4f-%.4f) %12.3f %12.3f\n", p.name,
-			median(mbps), minOf(mbps), maxOf(mbps), median(cost), minOf(cost), maxOf(cost), median(sc), median(cc))
+		q := column(ms, func(m measurement) float64 { return m.queuedMB })
+		fmt.Fprintf(w, "%-8s %8.0f (%5.0f-%5.0f) %8.4f (%.4f-%.4f) %12.3f %12.3f %6.0f (%4.0f-%4.0f)\n", p.name,
+			median(mbps), minOf(mbps), maxOf(mbps), median(cost), minOf(cost), maxOf(cost), median(sc), median(cc), median(q), minOf(q), maxOf(q))
 	}
 	var out []metric
 	t := got["tcpload"]

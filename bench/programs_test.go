@@ -122,12 +122,16 @@ func pinning(b *testing.B) (server, client string) {
 // measurement is what one op measured.
 type measurement struct {
 	mbps, serverCores, clientCores float64
+	// queuedMB is what the namespace's established TCP sockets held in their send and receive
+	// queues at the window's end (see queuedBytes): the pair's steady state
+	queuedMB float64
 }
 
 func (m *measurement) add(o measurement) {
 	m.mbps += o.mbps
 	m.serverCores += o.serverCores
 	m.clientCores += o.clientCores
+	m.queuedMB += o.queuedMB
 }
 
 func (m *measurement) report(b *testing.B, n int) {
@@ -138,6 +142,7 @@ func (m *measurement) report(b *testing.B, n int) {
 	b.ReportMetric(m.serverCores/f, "server-cores")
 	b.ReportMetric(m.clientCores/f, "client-cores")
 	b.ReportMetric(result.CoresPerGbps(cores, m.mbps/f), "cores/Gbps")
+	b.ReportMetric(m.queuedMB/f, "queued-MB")
 }
 
 var nsSeq int
@@ -197,6 +202,10 @@ func runPair(b *testing.B, p program) measurement {
 	s0, c0, n0, t0 := snap()
 	time.Sleep(window())
 	s1, c1, n1, t1 := snap()
+	queued, err := namespaceQueued(srv.Process.Pid)
+	if err != nil {
+		b.Fatalf("%s: %v", p.name, err)
+	}
 	sec := t1.Sub(t0).Seconds()
 	if n1.TxBytes == n0.TxBytes || !running(srv.Process.Pid) || !running(cli.Process.Pid) {
 		b.Fatalf("%s: no traffic in the window, or a process died", p.name)
@@ -205,7 +214,28 @@ func runPair(b *testing.B, p program) measurement {
 		mbps:        float64(n1.TxBytes-n0.TxBytes) * 8 / sec / 1e6,
 		serverCores: usage.ProcCPU(s0, s1, sec).Cores,
 		clientCores: usage.ProcCPU(c0, c1, sec).Cores,
+		queuedMB:    float64(queued) / 1e6,
 	}
+}
+
+// namespaceQueued sums the TCP queues of the network namespace pid is in, IPv4 and IPv6 tables
+// (iperf3's server listens on IPv6 and takes IPv4 connections as mapped addresses).
+func namespaceQueued(pid int) (int64, error) {
+	var sum int64
+	for _, t := range []string{"tcp", "tcp6"} {
+		path := fmt.Sprintf("/proc/%d/net/%s", pid, t)
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, fmt.Errorf("queues: %w", err)
+		}
+		n, err := queuedBytes(f)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("queues in %s: %w", path, err)
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 // running reports whether pid is alive and not a zombie (exec.Cmd learns of an exit only in Wait).
