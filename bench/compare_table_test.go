@@ -25,4 +25,5 @@ func TestWriteComparison(t *testing.T) {
 	assert.Contains(t, out.String(), "95% CI 1.01-1.07")
 	assert.Contains(t, out.String(), "iperf3 not installed")
 	assert.Contains(t, out.String(), "     7 (   3-  11)", "tcpload's queued MB: median (min-max)")
+	assert.Contains(t, out.String(), "queued MB per round, tcpload: 3 4 5 6 7 8 9 10 11\n")
 }

@@ -90,6 +90,15 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 		fmt.Fprintf(w, "%-8s %8.0f (%5.0f-%5.0f) %8.4f (%.4f-%.4f) %12.3f %12.3f %6.0f (%4.0f-%4.0f)\n", p.name,
 			median(mbps), minOf(mbps), maxOf(mbps), median(cost), minOf(cost), maxOf(cost), median(sc), median(cc), median(q), minOf(q), maxOf(q))
 	}
+	for _, p := range progs {
+		if ms := got[p.name]; len(ms) > 0 {
+			var qs []string
+			for _, m := range ms {
+				qs = append(qs, fmt.Sprintf("%.0f", m.queuedMB))
+			}
+			fmt.Fprintf(w, "queued MB per round, %-8s %s\n", p.name+":", strings.Join(qs, " "))
+		}
+	}
 	var out []metric
 	t := got["tcpload"]
 	ratio := func(other string, label, unit string, f func(t, o measurement) float64) {

@@ -148,6 +148,25 @@ func congestionArgs() []string {
 	return []string{"--congestion", congestion}
 }
 
+// receiverDelay is how long the reading side of every run waits before its first read, at most
+// a quarter of the warm-up.
+const receiverDelay = 100 * time.Millisecond
+
+// receiverDelayArgs make every run start alike: the reader waits (--receiver-delay) while the
+// sender fills every queue, so a saturated run starts in the full-queue state. tcpload's own
+// default is a level start, which leaves the state to the kernel as for the seed's C pair (README,
+// "Two steady states"). With a level start here, the baseline's paced client cost fell from
+// 0.052-0.072 to 0.026-0.041 cores/Gbps and gr+istio's total cost ratio rose from 3.8-4.1 to
+// 4.3-5.3, past its ceiling (three e2e runs of each, 2026-12-06): the gates and the reference
+// were calibrated on runs that start this way.
+func receiverDelayArgs(warmup time.Duration) []string {
+	d := min(receiverDelay, warmup/4)
+	if d <= 0 {
+		return nil
+	}
+	return []string{"--receiver-delay", d.String()}
+}
+
 // congestion is the -congestion the provider resolved (openProvider): "" = each host's default.
 var congestion string
 
@@ -286,6 +305,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		"--conns", strconv.Itoa(*flagConns), "--buffer", strconv.Itoa(flagBuffer), "--setup-timeout", "120s",
 		"--duration", flagDuration.String(), "--warmup", warmup.String(), "--label", name}
 	cliArgs = append(cliArgs, loadArgs(mode)...)
+	cliArgs = append(cliArgs, receiverDelayArgs(warmup)...)
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}

@@ -72,6 +72,7 @@ var configFlags = map[string]string{
 	"Buffer":             "--buffer",
 	"Duration":           "--duration",
 	"Warmup":             "--warmup",
+	"ReceiverDelay":      "--receiver-delay",
 	"Interval":           "--interval",
 	"Options.SndBuf":     "--sndbuf",
 	"Options.RcvBuf":     "--rcvbuf",
@@ -131,6 +132,7 @@ func addSessionFlags(fs *flag.FlagSet, c *common, direction *string) {
 	fs.Var((*units.Duration)(&c.cfg.Duration), "duration", "length of the measurement window")
 	fs.Var((*units.Duration)(&c.cfg.Warmup), "warmup", "time after all connections are up before the window opens")
 	fs.Var((*units.Duration)(&c.cfg.Interval), "interval", "reporting interval inside the window")
+	fs.Var((*units.Duration)(&c.cfg.ReceiverDelay), "receiver-delay", "the reading side waits this long after set-up before its first read, so the sender fills every queue first (at most --warmup; 0: both start at once)")
 	fs.StringVar(direction, "direction", "server-push", "who writes: server-push (the seed's) or client-push")
 	fs.Var((*units.Rate)(&c.cfg.Pace.RateBytes), "rate", "pace the sender: bytes/s per connection (k/M/G = 1000s; 'bit' or 'bps' suffix for bits/s)")
 	fs.Float64Var(&c.cfg.Pace.MsgsPerSec, "msgs", 0, "pace the sender like the seed's business load: messages per second per connection")

@@ -112,7 +112,7 @@ func loopback(ctx context.Context, host string, c common) (*loopbackPair, int, e
 	}
 	cliArgs := append([]string{"client", "--connect", addr, "--json", cliJSON,
 		"--conns", strconv.Itoa(c.cfg.Conns), "--duration", c.cfg.Duration.String(), "--warmup", c.cfg.Warmup.String(),
-		"--interval", c.cfg.Interval.String(), "--direction", string(c.cfg.Direction),
+		"--receiver-delay", c.cfg.ReceiverDelay.String(), "--interval", c.cfg.Interval.String(), "--direction", string(c.cfg.Direction),
 		"--setup-timeout", c.cfg.SetupTimeout.String(),
 		"--rate", strconv.FormatFloat(c.cfg.Pace.RateBytes, 'f', -1, 64),
 		"--msgs", strconv.FormatFloat(c.cfg.Pace.MsgsPerSec, 'f', -1, 64),

@@ -89,7 +89,7 @@ func TestHelpIsComplete(t *testing.T) {
 		assert.Equal(t, 0, code)
 		for _, flag := range map[string][]string{
 			"server":   {"-listen", "-buffer", "-json", "-watch", "-sndbuf", "-zerocopy", "-backlog"},
-			"client":   {"-connect", "-conns", "-buffer", "-duration", "-warmup", "-interval", "-json", "-rate", "-msgs", "-msg-size", "-direction", "-congestion", "-nodelay"},
+			"client":   {"-connect", "-conns", "-buffer", "-duration", "-warmup", "-interval", "-json", "-rate", "-msgs", "-msg-size", "-direction", "-congestion", "-nodelay", "-receiver-delay"},
 			"loopback": {"-conns", "-duration", "-json"},
 			"sample":   {"-duration", "-watch", "-json"},
 		}[sub] {

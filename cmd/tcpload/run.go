@@ -100,6 +100,9 @@ func runClient(ctx context.Context, args []string) int {
 func finish(res *tcpload.Result, m *tcpload.WatchMeter, c *common) int {
 	rec := m.Record(res)
 	rec.Label = c.label
+	if res.ReceiverWaited > 0 {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("receiver_waited_ms=%d: this side read nothing for that long after set-up (--receiver-delay), so the sender filled the queues first", res.ReceiverWaited.Milliseconds()))
+	}
 	if res.BurnPerKB > 0 {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("selftest_burn_ns_per_kb=%d: this side burned that much CPU per KB it moved, on purpose (--selftest-burn-per-kb, for testing the gates only)", res.BurnPerKB.Nanoseconds()))
 	}

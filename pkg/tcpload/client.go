@@ -283,7 +283,7 @@ func (e *engine) zeroCopy(fd int) error {
 // the server's acknowledgement arrives (readAck): through a proxy, a local connect succeeds long
 // before the path to the server exists.
 func (e *engine) established(fd int, c *conn, idx int) error {
-	h := header{Direction: e.cfg.Direction, Conns: e.cfg.Conns, Index: idx, Duration: e.cfg.Duration, Warmup: e.cfg.Warmup, Pace: e.cfg.Pace}
+	h := header{Direction: e.cfg.Direction, Conns: e.cfg.Conns, Index: idx, Duration: e.cfg.Duration, Warmup: e.cfg.Warmup, Pace: e.cfg.Pace, ReceiverDelay: e.cfg.ReceiverDelay}
 	b := h.encode()
 	n, err := send(fd, b[:], 0)
 	if err != nil || n != len(b) {

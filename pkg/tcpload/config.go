@@ -63,6 +63,12 @@ type Config struct {
 	Warmup time.Duration
 	// Interval is the reporting interval inside the window.
 	Interval time.Duration
+	// ReceiverDelay is how long the receiving side waits at the start of the warm-up before its
+	// first read (0, the default: none, both sides start level). It lets the sender fill every
+	// queue first, so that a saturated session starts in the full-queue state (see startSending):
+	// one steady state from run to run instead of either. At most Warmup and MaxReceiverDelay;
+	// the client announces it to the server in each connection's header.
+	ReceiverDelay time.Duration
 	// Pace limits the sender (whichever side writes).
 	Pace Pace
 	// Options are socket options.
@@ -138,6 +144,9 @@ func (c Config) WithDefaults() Config {
 // MaxBurnPerKB bounds Config.BurnPerKB.
 const MaxBurnPerKB = time.Millisecond
 
+// MaxReceiverDelay bounds Config.ReceiverDelay (the header carries it in 16 bits of ms).
+const MaxReceiverDelay = 60 * time.Second
+
 // Validate reports the first bad setting as a *FieldError naming the Config field (a command
 // line maps fields to its flags with FieldError.Render).
 func (c Config) Validate() error {
@@ -152,6 +161,10 @@ func (c Config) Validate() error {
 		return fieldErr("Warmup", c.Warmup, "must not be negative")
 	case c.Interval <= 0:
 		return fieldErr("Interval", c.Interval, "must be positive")
+	case c.ReceiverDelay < 0 || c.ReceiverDelay > MaxReceiverDelay:
+		return fieldErr("ReceiverDelay", c.ReceiverDelay, fmt.Sprintf("want 0..%s", MaxReceiverDelay))
+	case c.ReceiverDelay > c.Warmup:
+		return fieldErr("ReceiverDelay", c.ReceiverDelay, fmt.Sprintf("longer than {Warmup} %s: the delay is part of the warm-up", c.Warmup))
 	case c.Options.SndBuf < 0:
 		return fieldErr("Options.SndBuf", c.Options.SndBuf, "must not be negative")
 	case c.Options.RcvBuf < 0:

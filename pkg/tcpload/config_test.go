@@ -23,6 +23,9 @@ func TestConfigValidate(t *testing.T) {
 		{"duration 0", func(c *Config) { c.Duration = 0 }, "Duration"},
 		{"warmup negative", func(c *Config) { c.Warmup = -1 }, "Warmup"},
 		{"interval 0", func(c *Config) { c.Interval = 0 }, "Interval"},
+		{"receiver delay negative", func(c *Config) { c.ReceiverDelay = -1 }, "ReceiverDelay -1ns"},
+		{"receiver delay longer than the warm-up", func(c *Config) { c.Warmup, c.ReceiverDelay = time.Second, 2*time.Second }, "ReceiverDelay 2s: longer than Warmup 1s"},
+		{"receiver delay beyond the header's", func(c *Config) { c.Warmup, c.ReceiverDelay = 2*time.Minute, time.Minute+1 }, "want 0..1m0s"},
 		{"rate and msgs", func(c *Config) { c.Pace = Pace{RateBytes: 1, MsgsPerSec: 1, MsgBytes: 1} }, "exclude"},
 		{"msgs without size", func(c *Config) { c.Pace = Pace{MsgsPerSec: 20} }, "Pace.MsgBytes"},
 		{"msg larger than buffer", func(c *Config) { c.Pace = Pace{MsgsPerSec: 20, MsgBytes: c.Buffer + 1} }, "larger than Buffer"},
@@ -46,7 +49,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestHeaderRoundTrip(t *testing.T) {
-	h := header{Direction: ClientPush, Conns: 100, Index: 99, Duration: 10 * time.Second, Warmup: 2 * time.Second, Pace: Pace{MsgsPerSec: 20, MsgBytes: 25000}}
+	h := header{Direction: ClientPush, Conns: 100, Index: 99, Duration: 10 * time.Second, Warmup: 2 * time.Second, Pace: Pace{MsgsPerSec: 20, MsgBytes: 25000}, ReceiverDelay: 100 * time.Millisecond}
 	b := h.encode()
 	got, err := decodeHeader(b[:])
 	require.NoError(t, err)
@@ -61,6 +64,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{"direction", func(b []byte) { b[5] = 7 }, "direction"},
 		{"index out of range", func(b []byte) { b[15] = 200 }, "index"},
 		{"zero conns", func(b []byte) { copy(b[8:12], []byte{0, 0, 0, 0}) }, "connections"},
+		{"receiver delay beyond the warm-up", func(b []byte) { b[6], b[7] = 0xff, 0xff }, "receiver delay 1m5.535s longer than the warm-up 2s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := b

@@ -30,6 +30,8 @@ type header struct {
 	Duration  time.Duration
 	Warmup    time.Duration
 	Pace      Pace
+	// ReceiverDelay is Config.ReceiverDelay (whole ms; 0 from clients that predate it)
+	ReceiverDelay time.Duration
 }
 
 func (h header) encode() [headerLen]byte {
@@ -39,6 +41,7 @@ func (h header) encode() [headerLen]byte {
 	if h.Direction == ClientPush {
 		b[5] = 1
 	}
+	binary.BigEndian.PutUint16(b[6:], uint16(min(h.ReceiverDelay/time.Millisecond, math.MaxUint16)))
 	binary.BigEndian.PutUint32(b[8:], uint32(h.Conns))
 	binary.BigEndian.PutUint32(b[12:], uint32(h.Index))
 	binary.BigEndian.PutUint32(b[16:], uint32(h.Duration/time.Millisecond))
@@ -78,6 +81,7 @@ func decodeHeader(b []byte) (header, error) {
 		return h, fmt.Errorf("header: connection index %d of %d", index, conns)
 	}
 	h.Conns, h.Index = int(conns), int(index)
+	h.ReceiverDelay = time.Duration(binary.BigEndian.Uint16(b[6:])) * time.Millisecond
 	h.Duration = time.Duration(binary.BigEndian.Uint32(b[16:])) * time.Millisecond
 	h.Warmup = time.Duration(binary.BigEndian.Uint32(b[20:])) * time.Millisecond
 	h.Pace = Pace{
@@ -87,6 +91,9 @@ func decodeHeader(b []byte) (header, error) {
 	}
 	if err := h.Pace.Validate(); err != nil {
 		return h, fmt.Errorf("header: pacing: %w", err)
+	}
+	if h.ReceiverDelay > h.Warmup {
+		return h, fmt.Errorf("header: receiver delay %s longer than the warm-up %s", h.ReceiverDelay, h.Warmup)
 	}
 	return h, nil
 }

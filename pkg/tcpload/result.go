@@ -34,6 +34,9 @@ type Result struct {
 	Sockets           result.Sockets
 	// BurnPerKB is the self-test CPU burn this side applied (Config.BurnPerKB; 0 = none).
 	BurnPerKB time.Duration
+	// ReceiverWaited is how long this side, as the receiver, waited after set-up before its
+	// first read (Config.ReceiverDelay; 0 = it did not wait, or it sent).
+	ReceiverWaited time.Duration
 	// Interrupted is set when the context was cancelled (e.g. SIGINT) before the end.
 	Interrupted bool
 	// Err is set when the session failed; the other fields hold what was measured until then.

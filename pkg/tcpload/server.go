@@ -219,7 +219,7 @@ func (e *engine) acceptAll() error {
 					if len(e.events) < want+2 {
 						e.events = make([]unix.EpollEvent, want+2)
 					}
-					e.cfg.Conns, e.cfg.Duration, e.cfg.Warmup, e.cfg.Pace = h.Conns, h.Duration, h.Warmup, h.Pace
+					e.cfg.Conns, e.cfg.Duration, e.cfg.Warmup, e.cfg.Pace, e.cfg.ReceiverDelay = h.Conns, h.Duration, h.Warmup, h.Pace, h.ReceiverDelay
 					e.res.Conns = h.Conns
 					if h.Pace.MsgBytes > len(e.buf) {
 						e.buf = make([]byte, h.Pace.MsgBytes)

@@ -13,18 +13,24 @@ import (
 
 // startSending ends set-up: every connection of the session is up, so the warm-up begins and the
 // sender starts writing (nobody writes during set-up, so set-up time is the path's, not a contest
-// with the data). The receiver starts reading at once.
+// with the data). The receiver starts reading at once unless ReceiverDelay says otherwise.
 //
-// Neither side gets a head start. At saturation the seed's pair has two steady states, and each
-// sustains itself: queues short (the reader keeps up, and reads data that is still in the CPU's
-// cache) or queues full (hundreds of MB across 100 connections, every read finds a full buffer
-// but copies data that has left the cache). Which one is cheaper depends on the machine: on an
-// Intel Xeon sharing one CPU, full queues halved the throughput of the seed's C pair and of
-// tcpload alike. A receiver that starts late (tcpload once waited 100 ms) fills every queue and
-// forces the second state; starting level leaves the choice to the kernel, as with the C pair.
+// At saturation the seed's pair has two steady states, and each sustains itself: queues short
+// (the reader keeps up, and reads data that is still in the CPU's cache) or queues full
+// (hundreds of MB across 100 connections, every read finds a full buffer but copies data that
+// has left the cache). Which one is cheaper depends on the machine: on an Intel Xeon sharing one
+// CPU, full queues halved the throughput of the seed's C pair and of tcpload alike. By default
+// neither side gets a head start and the kernel picks the state, as for the C pair; a receiver
+// that starts late (ReceiverDelay) lets the sender fill every queue and so picks the full-queue
+// state, for runs that must be alike (the e2e suite's).
 func (e *engine) startSending() error {
 	e.phase = phaseWarmup
 	if !e.sending {
+		if e.cfg.ReceiverDelay > 0 {
+			from := time.Now()
+			time.Sleep(e.cfg.ReceiverDelay)
+			e.res.ReceiverWaited = time.Since(from)
+		}
 		return nil
 	}
 	if e.pace.on() {

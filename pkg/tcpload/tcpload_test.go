@@ -39,6 +39,8 @@ func TestSessionConservesBytes(t *testing.T) {
 		{"client-push", ClientPush, Config{Conns: 20}},
 		{"small buffer", ServerPush, Config{Conns: 5, Buffer: 1000}},
 		{"sockopts", ServerPush, Config{Conns: 4, Options: Options{SndBuf: 65536, RcvBuf: 65536, NoDelay: true}}},
+		{"receiver delay, client reads", ServerPush, Config{Conns: 10, ReceiverDelay: 100 * time.Millisecond}},
+		{"receiver delay, server reads", ClientPush, Config{Conns: 10, ReceiverDelay: 100 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
@@ -68,6 +70,16 @@ func TestSessionConservesBytes(t *testing.T) {
 				if assert.NotNil(t, r.WindowRetransmits, "%s: window retransmits read", r.Role) {
 					assert.LessOrEqual(t, *r.WindowRetransmits, r.Retransmits, "%s: the window's retransmits are part of the session's", r.Role)
 				}
+			}
+			sender, receiver := srv, cli
+			if tc.dir == ClientPush {
+				sender, receiver = cli, srv
+			}
+			assert.Zero(t, sender.ReceiverWaited, "the sender never waits")
+			if cfg.ReceiverDelay > 0 {
+				assert.GreaterOrEqual(t, receiver.ReceiverWaited, cfg.ReceiverDelay, "the receiver (told by the header when it is the server) waited")
+			} else {
+				assert.Zero(t, receiver.ReceiverWaited)
 			}
 			if cfg.Options.SndBuf > 0 {
 				assert.Equal(t, 2*cfg.Options.SndBuf, cli.Sockets.SndBufGranted, "the kernel doubles SO_SNDBUF")
