@@ -3,7 +3,8 @@
 # connections, 102400-byte buffers, server pushes), in alternating rounds: every round runs the
 # three pairs once, in an order that rotates from round to round, each pair in a fresh network
 # namespace, measured alike (bytes from lo's counters, CPU of all threads of both processes from
-# /proc). Prints per-program medians, the per-round ratios, and the median ratios with a 95 %
+# /proc). Prints per-program medians (and the bytes queued in the pair's TCP queues at the
+# window's end, which tell its steady state), the per-round ratios, and the median ratios with a 95 %
 # confidence interval (order statistics; 9 rounds or more needed), then the benchmark line
 # with the ratios as metrics (for benchstat).
 #
