@@ -58,7 +58,16 @@ e2e-compile:
 # its input to testdata/fuzz and fails again.
 FUZZ_TARGETS := "FuzzDecodeHeader ./pkg/tcpload" "FuzzParseRate ./pkg/units" "FuzzParseSize ./pkg/units" "FuzzParseDuration ./pkg/units"
 fuzz:
-	@for f in $(FUZZ_TARGETS); do set -- $$f; echo "go test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2"; 	  out=$$($(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 2>&1); rc=$$?; echo "$$out"; 	  if [ $$rc != 0 ] && echo "$$out" | grep -q "context deadline exceeded" && ! echo "$$out" | grep -q "Failing input written"; then 	    echo "fuzz $$1: the fuzzing engine's own deadline, no failing input: once more"; 	    $(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 || exit 1; 	  elif [ $$rc != 0 ]; then exit 1; fi; 	done
+	@for f in $(FUZZ_TARGETS); do \
+	  set -- $$f; \
+	  echo "go test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2"; \
+	  out=$$($(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 2>&1); rc=$$?; \
+	  echo "$$out"; \
+	  if [ $$rc != 0 ] && echo "$$out" | grep -q "context deadline exceeded" && ! echo "$$out" | grep -q "Failing input written"; then \
+	    echo "fuzz $$1: the fuzzing engine's own deadline, no failing input: once more"; \
+	    $(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 || exit 1; \
+	  elif [ $$rc != 0 ]; then exit 1; fi; \
+	done
 
 # What the local provider needs. Every target that needs Debian packages installs them the same
 # way (.ci/need.sh): as root on Debian/Ubuntu with apt-get, otherwise it names what is missing.
