@@ -24,7 +24,12 @@ VM_UML  := $(if $(filter uml,$(VM_HV)),1)
 VM_NEEDS := debootstrap:debootstrap mkfs.ext4:e2fsprogs ip:iproute2 ethtool:ethtool \
 	$(if $(VM_UML),linux.uml:user-mode-linux) $(if $(VM_QEMU),qemu-system-x86_64:qemu-system-x86)
 
-.PHONY: vm-deps vm-test e2e-vm
+.PHONY: vm-deps vm-test e2e-vm vm-hypervisor
+
+# vm-hypervisor prints VM_HYPERVISOR as resolved here: an explicit choice as it is; auto stays auto
+# where KVM can run Debian's kernel (the provider then picks QEMU with KVM), else tcg or uml
+vm-hypervisor:
+	@echo $(VM_HV)
 
 vm-deps:
 	@sh .ci/need.sh "make e2e-vm/vm-test (VM_HYPERVISOR=$(VM_HYPERVISOR), here $(VM_HV))" $(VM_NEEDS)
