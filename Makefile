@@ -15,7 +15,7 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/e2e')
 RESULTS   ?= results
 STAMP     := $(shell date +%Y%m%d-%H%M%S)
 E2E_ARGS  ?=
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 60000x
 
 .PHONY: all build run test actionlint vet race e2e-compile fuzz e2e e2e-quick e2e-deps gate-power bench compare clean help
 
@@ -53,20 +53,16 @@ E2E_MIXED := "gr nodeport" "istio nodeport" "gr vpccni" "plain gr istio" "plain 
 e2e-compile:
 	@for t in "" $(TAG_SETS) $(E2E_MIXED) gatepower; do echo "go test -c -tags '$$t' ./e2e"; $(GO) test -c -o /dev/null -tags "$$t" ./e2e || exit 1; done
 
-# A target that fails with the fuzzing engine's own "context deadline exceeded" (a worker slow to
-# stop on a loaded 2-CPU machine) and no failing input is run once more; a real failure writes
-# its input to testdata/fuzz and fails again.
+# Each target runs for a number of executions (FUZZTIME=60000x), not a duration: with a duration the
+# fuzzing engine can fail a target with its own "context deadline exceeded" and no failing input
+# when a worker on a loaded 2-CPU machine is slow to stop (a race in Go's fuzz coordinator); a count
+# has no deadline to race. A real failure writes its input to testdata/fuzz and fails.
 FUZZ_TARGETS := "FuzzDecodeHeader ./pkg/tcpload" "FuzzParseRate ./pkg/units" "FuzzParseSize ./pkg/units" "FuzzParseDuration ./pkg/units"
 fuzz:
 	@for f in $(FUZZ_TARGETS); do \
 	  set -- $$f; \
 	  echo "go test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2"; \
-	  out=$$($(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 2>&1); rc=$$?; \
-	  echo "$$out"; \
-	  if [ $$rc != 0 ] && echo "$$out" | grep -q "context deadline exceeded" && ! echo "$$out" | grep -q "Failing input written"; then \
-	    echo "fuzz $$1: the fuzzing engine's own deadline, no failing input: once more"; \
-	    $(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 || exit 1; \
-	  elif [ $$rc != 0 ]; then exit 1; fi; \
+	  $(GO) test -run '^$$' -fuzz $$1 -fuzztime $(FUZZTIME) $$2 || exit 1; \
 	done
 
 # What the local provider needs. Every target that needs Debian packages installs them the same

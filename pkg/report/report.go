@@ -267,6 +267,20 @@ func gateTally(gs []result.GateResult) string {
 		n[result.GatePass], n[result.GateWarn], n[result.GateFail], n[result.GateSkip])
 }
 
+// gateVerdicts repeats the failing gates, then the warning ones, after the tally, so that the
+// last lines of a long log (all a CI page may show) say which bounds were crossed.
+func gateVerdicts(gs []result.GateResult) []string {
+	var out []string
+	for _, status := range []string{result.GateFail, result.GateWarn} {
+		for _, g := range gs {
+			if g.Status == status {
+				out = append(out, g.String())
+			}
+		}
+	}
+	return out
+}
+
 // runInfo lists the run's identity and settings as "key: value" pairs, settings sorted.
 func runInfo(s result.Summary) [][2]string {
 	var out [][2]string
@@ -336,6 +350,14 @@ func Markdown(w io.Writer, s result.Summary) error {
 		}
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, gateTally(s.Gates))
+		if v := gateVerdicts(s.Gates); len(v) > 0 {
+			fmt.Fprintln(bw)
+			fmt.Fprintln(bw, "Not passed (repeated from the list above):")
+			fmt.Fprintln(bw)
+			for _, g := range v {
+				fmt.Fprintln(bw, "- "+mdEscape(g))
+			}
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write markdown report: %w", err)
@@ -410,6 +432,12 @@ func Text(w io.Writer, s result.Summary) error {
 			fmt.Fprintln(bw, "  "+g.String())
 		}
 		fmt.Fprintln(bw, gateTally(s.Gates))
+		if v := gateVerdicts(s.Gates); len(v) > 0 {
+			fmt.Fprintln(bw, "not passed (repeated from the list above):")
+			for _, g := range v {
+				fmt.Fprintln(bw, "  "+g)
+			}
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write text report: %w", err)

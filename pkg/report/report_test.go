@@ -194,6 +194,11 @@ func TestFixtureFacts(t *testing.T) {
 	assert.Contains(t, out, "FAIL gr+istio: client cores/Gbps ratio to baseline median 1.68 (min 1.64, max 1.71, n=5), 93.7% CI [1.64, 1.71] cannot be judged against the ceiling 2.00: measured on a saturated machine in 5 of 5 cost pairs")
 	assert.Contains(t, out, "vpccni: bandwidth run 1 dropped: tcpload client: connect")
 	assert.NotContains(t, out, "NaN")
+	tally := strings.Index(out, "gates: 25 pass")
+	require.GreaterOrEqual(t, tally, 0)
+	assert.Contains(t, out[tally:], "FAIL vpccni: failed repeats", "the tally is followed by the gates that failed")
+	assert.Contains(t, out[tally:], "WARN nodeport: client cores/Gbps ratio", "and the ones that warned")
+	assert.NotContains(t, out[tally:], "PASS ", "but not the ones that passed")
 	for _, l := range strings.Split(out, "\n") {
 		assert.NotRegexp(t, `^\S*:?\s*\d+ passed, \d+ failed`, l, "never look like a test runner's closing line")
 	}
