@@ -416,7 +416,9 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 		k, why := kernelShare(c, s, machine, measured)
 		if why == "" {
 			f.KernelCores = ptr(k)
-			f.TotalCores = ptr(measured + k)
+			// a share below zero is zero within the reading error (kernelShare): the measured
+			// processes, read to the nanosecond, are the floor of the total
+			f.TotalCores = ptr(measured + max(k, 0))
 		}
 		f.KernelUnmeasured = why
 	}

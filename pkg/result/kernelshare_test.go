@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestKernelTolerance(t *testing.T) {
@@ -70,4 +71,15 @@ func TestAggregateKernelNotMeasuredIsNotZero(t *testing.T) {
 	assert.Empty(t, row.Runs[0].KernelUnmeasured)
 	assert.Contains(t, row.Runs[1].KernelUnmeasured, "more than the reading tolerance")
 	assert.Contains(t, row.Notes, "kernel share not measured in 1 of 2 cost runs")
+}
+
+func TestAggregateTotalNeverBelowTheMeasuredProcesses(t *testing.T) {
+	// processes 0.15 cores, machine busy 0.12: a share of -0.03, within the 0.05 tolerance of a
+	// 2 s window on 2 CPUs
+	r := mkRun("plain", runSpec{repeat: 0, clientMbps: 1000, serverMbps: 1000, clientCores: 0.07, serverCores: 0.08, clientBusy: 0.12, serverBusy: 0.12, sidecarC: -1, sidecarS: -1, shared: true})
+	r.Client.Seconds, r.Server.Seconds = 2, 2
+	row := Aggregate("plain", "", []Run{r})
+	require.Empty(t, row.Runs[0].KernelUnmeasured)
+	assert.InDelta(t, -0.03, row.KernelCores.Median, 1e-9, "the share is reported as read")
+	assert.InDelta(t, 0.15, row.TotalCoresPerGbps.Median, 1e-9, "the total is the processes', not the machine's 0.12")
 }
