@@ -166,7 +166,9 @@ type Row struct {
 	SidecarPerApp      *Stat `json:"sidecar_per_app,omitempty"`
 	KernelCoresPerGbps Stat  `json:"kernel_cores_per_gbps"`
 	// TotalCoresPerGbps is (client + server + sidecars + kernel) per Gbps, i.e. the whole
-	// path's cost (machine busy per Gbps; left out where the kernel share was not measured).
+	// path's cost (machine busy per Gbps; a kernel share below zero within the reading tolerance
+	// counts as 0, so never less than the measured processes; left out where the kernel share
+	// was not measured).
 	TotalCoresPerGbps Stat `json:"total_cores_per_gbps"`
 
 	// VsBaseline compares this row with the baseline row of the same run (nil until

@@ -34,9 +34,10 @@ func KernelTolerance(seconds float64, numCPU int, misalign float64) float64 {
 // measured; a share below zero by no more than KernelTolerance is kept as it is (it is zero
 // within the reading error) and reported, but the run's total is then the measured processes
 // alone: a baseline paced at 1 Gbit/s uses about 0.15 cores, and a share of -0.09 there made
-// its total 0.06 cores and one scenario's total cost ratio 34.7 (e2e-quick, 2026-12-06). It returns NaN and the reason when the processes' or the machine's CPU was not
-// measured, or when the processes exceed the machine by more than the tolerance: then one of
-// the readings is wrong and no share can be told.
+// its total 0.06 cores and one scenario's total cost ratio 34.7 (e2e-quick, 2026-12-06). It
+// returns NaN and the reason when the processes' or the machine's CPU was not measured, or
+// when the processes exceed the machine by more than the tolerance: then one of the readings
+// is wrong and no share can be told.
 func kernelShare(c, s *Record, busy, measured float64) (float64, string) {
 	for _, r := range []*Record{c, s} {
 		for _, fig := range []string{UnmeasuredCPU, UnmeasuredNode, UnmeasuredWatched + WatchSidecar} {
