@@ -301,7 +301,7 @@ func TestDaemonSetNodeCPU(t *testing.T) {
 				t.Fatalf("records from %d of %d nodes", len(got), len(nodes))
 			}
 			for node, r := range got {
-				t.Logf("node %s: busy %.2f of %d cores (user %.2f sys %.2f softirq %.2f)", node, r.Node.BusyCores, r.Node.NumCPU, r.Node.UserCores, r.Node.SysCores, r.Node.SoftirqCores)
+				t.Logf("node %s: busy %.2f of %d cores (user %.2f sys %.2f softirq %.2f steal %.2f)", node, r.Node.BusyCores, r.Node.NumCPU, r.Node.UserCores, r.Node.SysCores, r.Node.SoftirqCores, r.Node.StealCores)
 				fmt.Printf("smoke: daemonset on %s: node busy %.2f of %d cores\n", node, r.Node.BusyCores, r.Node.NumCPU)
 				if r.Node.BusyCores <= 0 || r.Node.NumCPU <= 0 {
 					t.Errorf("node %s: no CPU figure: %+v", node, r.Node)

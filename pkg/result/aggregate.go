@@ -217,7 +217,8 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	row := Row{Scenario: scenario, Title: title}
 	var notes noteSet
 	var figs []RunFigures
-	shared, noKernel, noBusy := 0, 0, 0
+	shared, noKernel, noBusy, stolen := 0, 0, 0, 0
+	var maxSteal float64
 	for _, r := range runs {
 		if reason := unusable(r); reason != "" {
 			row.Dropped++
@@ -240,6 +241,10 @@ func Aggregate(scenario, title string, runs []Run) Row {
 			}
 			if f.MachineBusyCores == nil {
 				noBusy++
+			}
+			if st := runSteal(r); st > 0 {
+				stolen++
+				maxSteal = max(maxSteal, st)
 			}
 			if f.Saturated {
 				row.SaturatedCostRuns++
@@ -278,6 +283,10 @@ func Aggregate(scenario, title string, runs []Run) Row {
 	}
 	if noBusy > 0 {
 		notes.add(fmt.Sprintf("machine busy cores not measured in %d of %d cost runs; kernel share and total cost not measured there", noBusy, row.CostRuns))
+	}
+	if stolen > 0 {
+		notes.add(fmt.Sprintf("the hypervisor stole up to %.2f cores in %d of %d cost runs: machine busy counts time stolen from a busy CPU as busy, so it, the kernel share and the total may read high by up to that much",
+			maxSteal, stolen, row.CostRuns))
 	}
 	if row.SaturatedCostRuns > 0 {
 		notes.add(fmt.Sprintf("cost measured on a saturated machine (busier than %.0f%% of its cores) in %d of %d cost runs: its cores per Gbps are capped by the cores available",
@@ -462,6 +471,22 @@ func nodeBusy(rec *Record) *float64 {
 		return nil
 	}
 	return ptr(rec.Node.BusyCores)
+}
+
+// runSteal returns the most steal the client's or the server's machine read over its window
+// when it exceeds the reading tolerance of that window (0 when neither does): time the
+// hypervisor ran something else while a CPU wanted to run (NodeBetween).
+func runSteal(r Run) float64 {
+	var most float64
+	for _, rec := range []*Record{r.Client, r.Server} {
+		if rec == nil || !rec.Measured(UnmeasuredNode) {
+			continue
+		}
+		if st := clean(rec.Node.StealCores); st > KernelTolerance(rec.Seconds, rec.Node.NumCPU, 0) {
+			most = max(most, st)
+		}
+	}
+	return most
 }
 
 // saturated reports whether busy cores exceed SaturationBusyFraction of cores (false when the

@@ -7,26 +7,25 @@ import (
 )
 
 // CPUReadingUnit is, in seconds, the most one reading of a CPU-time counter can be off: the
-// "cpu" line of /proc/stat counts in 10 ms units (USER_HZ 100); steal time is accounted at the
-// scheduler tick (at most 10 ms for any HZ >= 100); and a thread that is running while its
-// time is read (schedstat) lags by up to one tick.
+// "cpu" line of /proc/stat counts in 10 ms units (USER_HZ 100), and a thread that is running
+// while its time is read (schedstat) lags by up to one tick (at most 10 ms for any HZ >= 100).
 const CPUReadingUnit = 0.010
 
 // KernelTolerance is, in cores, how far the measured processes can exceed the machine's busy
 // cores from reading error alone, over a window of seconds on numCPU CPUs, when the
 // processes' readings were taken misalign seconds (start and end edges together) away from the
-// node's. At each of the two edges the node reading is off by at most one unit (idle) plus one
-// tick per CPU (steal), and the processes' readings together by at most one tick per CPU (no
+// node's. At each of the two edges the node's busy reading (its idle clocks, NodeBetween) is off
+// by at most one unit, and the processes' readings together by at most one tick per CPU (no
 // more than numCPU threads run while they are read); during the misalignment the processes can
-// have used at most numCPU cores. So: (2*(2*numCPU+1)*CPUReadingUnit + numCPU*misalign) /
-// seconds. On 2 CPUs that is 0.05 cores over a 2 s window with aligned readings, 0.01 over
+// have used at most numCPU cores. So: (2*(numCPU+1)*CPUReadingUnit + numCPU*misalign) /
+// seconds. On 2 CPUs that is 0.03 cores over a 2 s window with aligned readings, 0.006 over
 // 10 s. It is +Inf when seconds is not positive (no window: no tolerance can be stated).
 func KernelTolerance(seconds float64, numCPU int, misalign float64) float64 {
 	if !(seconds > 0) || math.IsInf(seconds, 0) {
 		return math.Inf(1)
 	}
 	n := float64(max(numCPU, 1))
-	return (2*(2*n+1)*CPUReadingUnit + n*max(misalign, 0)) / seconds
+	return (2*(n+1)*CPUReadingUnit + n*max(misalign, 0)) / seconds
 }
 
 // kernelShare computes a run's kernel share: the machine's busy cores minus the cores of the

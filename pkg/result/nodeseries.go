@@ -37,15 +37,24 @@ func grow(a, b float64) float64 {
 // NodeBetween returns the machine's CPU between readings a and b, taken seconds apart on
 // numCPU CPUs (CoresPerGbps is left 0).
 //
-// BusyCores is the time the CPUs were neither idle, waiting for I/O, nor stolen by the
-// hypervisor: (numCPU*seconds - idle - iowait - steal)/seconds. The kernel keeps idle and
-// iowait time with its nanosecond idle clocks (NO_HZ), so this is exact to the 10 ms unit of
-// /proc/stat per reading, where the user/system/irq/softirq columns are sampled by the
-// scheduler tick (250 Hz here: a CPU busy for a third of the time may be charged anywhere
-// between a quarter and a half of it over one second). UserCores (user+nice), SysCores,
-// IRQCores and SoftirqCores are those tick-sampled columns: they split BusyCores and add up
-// to it within the tick's sampling error. StealCores is reported apart, not as busy. IdlePct
-// is 100*(idle+iowait)/(numCPU*seconds). Idle and iowait are taken together because the
+// BusyCores is the time the CPUs were neither idle nor waiting for I/O:
+// (numCPU*seconds - idle - iowait)/seconds, the usual "1 - idle" of top and node_exporter. The
+// kernel keeps idle and iowait time with its nanosecond idle clocks (NO_HZ), so this is exact
+// to the 10 ms unit of /proc/stat per reading, where the user/system/irq/softirq columns are
+// sampled by the scheduler tick (250 Hz here: a CPU busy for a third of the time may be
+// charged anywhere between a quarter and a half of it over one second; a paced load was charged
+// 0.005 to 0.38 cores for 0.13 to 0.15 cores of its processes over 2 s windows here). UserCores (user+nice), SysCores, IRQCores and SoftirqCores
+// are those tick-sampled columns: a rough split of BusyCores, not parts that add up to it.
+//
+// Steal (StealCores, time the hypervisor ran something else while a CPU wanted to run) is
+// reported apart and not subtracted: the idle clock keeps running while a CPU woken from idle
+// waits for the hypervisor, so time stolen from an idle CPU is counted both as idle and as
+// steal. Subtracting it read a machine whose measured processes used 0.16 cores as 0 to 0.03
+// cores busy when the host stole 0.16 to 0.33 cores (e2e-quick, 2026-12-06), where 1 - idle
+// read 0.18 to 0.24. Time stolen while a CPU was busy is not in the idle clock, so BusyCores
+// includes it: it reads high by at most StealCores (by 0.01 to 0.07 cores in those runs).
+//
+// IdlePct is 100*(idle+iowait)/(numCPU*seconds). Idle and iowait are taken together because the
 // kernel moves time between them (iowait can go backwards). BusyCores is kept within
 // [0, numCPU] (the 10 ms unit can push an idle or saturated machine just outside). Seconds
 // <= 0, numCPU <= 0, or idle+iowait going backwards (b is not a later reading of the same
@@ -58,7 +67,7 @@ func NodeBetween(a, b NodeSample, seconds float64, numCPU int) Node {
 	total := float64(numCPU) * seconds
 	idle := grow(a.Idle+a.IOWait, b.Idle+b.IOWait)
 	steal := grow(a.Steal, b.Steal)
-	busy := min(max(total-idle-steal, 0), total)
+	busy := min(max(total-idle, 0), total)
 
 	n.BusyCores = busy / seconds
 	n.UserCores = (grow(a.User, b.User) + grow(a.Nice, b.Nice)) / seconds
