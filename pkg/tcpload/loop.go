@@ -68,9 +68,9 @@ func newEngine(cfg Config, role string) (*engine, error) {
 		e.close()
 		return nil, err
 	}
-	e.buf = make([]byte, cfg.Buffer)
-	for i := range e.buf {
-		e.buf[i] = byte(i)
+	if e.buf, err = newBuffer(cfg.Buffer); err != nil {
+		e.close()
+		return nil, err
 	}
 	// room for every connection's event in one wait, as the seed's programs have
 	e.events = make([]unix.EpollEvent, min(cfg.Conns+2, MaxConns+2))
@@ -234,7 +234,11 @@ func (e *engine) pump(deadline time.Time, until func() bool) error {
 	return nil
 }
 
+// close releases the engine's descriptors and buffer; it is called once the loop has ended (or
+// was never run) and may be called again.
 func (e *engine) close() {
+	freeBuffer(e.buf)
+	e.buf = nil
 	if e.lfd >= 0 {
 		unix.Close(e.lfd)
 		e.lfd = -1

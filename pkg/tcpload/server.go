@@ -222,7 +222,12 @@ func (e *engine) acceptAll() error {
 					e.cfg.Conns, e.cfg.Duration, e.cfg.Warmup, e.cfg.Pace, e.cfg.ReceiverDelay = h.Conns, h.Duration, h.Warmup, h.Pace, h.ReceiverDelay
 					e.res.Conns = h.Conns
 					if h.Pace.MsgBytes > len(e.buf) {
-						e.buf = make([]byte, h.Pace.MsgBytes)
+						b, err := newBuffer(h.Pace.MsgBytes)
+						if err != nil {
+							return err
+						}
+						freeBuffer(e.buf)
+						e.buf = b
 					}
 					e.setDirection(h.Direction)
 					if e.sending && e.cfg.Options.ZeroCopy {
