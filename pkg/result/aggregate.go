@@ -242,7 +242,7 @@ func Aggregate(scenario, title string, runs []Run) Row {
 			if f.MachineBusyCores == nil {
 				noBusy++
 			}
-			if st := runSteal(r); st > 0 {
+			if st := runSteal(r, sh); st > 0 {
 				stolen++
 				maxSteal = max(maxSteal, st)
 			}
@@ -473,20 +473,37 @@ func nodeBusy(rec *Record) *float64 {
 	return ptr(rec.Node.BusyCores)
 }
 
-// runSteal returns the most steal the client's or the server's machine read over its window
-// when it exceeds the reading tolerance of that window (0 when neither does): time the
-// hypervisor ran something else while a CPU wanted to run (NodeBetween).
-func runSteal(r Run) float64 {
-	var most float64
+// runSteal returns how much of a run's machine busy cores may be time the hypervisor stole from
+// a busy CPU (NodeBetween): the steal of the one machine when client and server share it (shared),
+// else the sum over the client's, the server's and the forwarder's nodes, whose busy cores are
+// summed too. It is 0 when no machine's steal exceeds the reading tolerance of its window.
+func runSteal(r Run, shared bool) float64 {
+	var sum, most float64
+	above := false
+	add := func(n Node, seconds float64) {
+		st := clean(n.StealCores)
+		sum += st
+		most = max(most, st)
+		above = above || st > KernelTolerance(seconds, n.NumCPU, 0)
+	}
 	for _, rec := range []*Record{r.Client, r.Server} {
-		if rec == nil || !rec.Measured(UnmeasuredNode) {
-			continue
-		}
-		if st := clean(rec.Node.StealCores); st > KernelTolerance(rec.Seconds, rec.Node.NumCPU, 0) {
-			most = max(most, st)
+		if rec != nil && rec.Measured(UnmeasuredNode) {
+			add(rec.Node, rec.Seconds)
 		}
 	}
-	return most
+	if !shared && r.Client != nil {
+		if fwd, ok, _ := forwarderNode(r); ok {
+			add(fwd, r.Client.Seconds)
+		}
+	}
+	switch {
+	case !above:
+		return 0
+	case shared:
+		return most
+	default:
+		return sum
+	}
 }
 
 // saturated reports whether busy cores exceed SaturationBusyFraction of cores (false when the

@@ -101,3 +101,15 @@ func TestAggregateNotesSteal(t *testing.T) {
 		assert.NotContains(t, n, "stole")
 	}
 }
+
+func TestAggregateStealOfSeparateMachinesAddsUp(t *testing.T) {
+	// client, server and forwarding node on machines of their own: their busy cores are summed,
+	// so is what steal may have added to them
+	r := mkRun("nodeport", runSpec{repeat: 0, clientMbps: 1000, serverMbps: 1000, clientCores: 0.07, serverCores: 0.08, clientBusy: 0.1, serverBusy: 0.1, sidecarC: -1, sidecarS: -1})
+	r.Client.Seconds, r.Server.Seconds = 2, 2
+	r.Client.Host, r.Server.Host = "node1", "node2"
+	r.Client.Node.StealCores, r.Server.Node.StealCores = 0.1, 0.02
+	r.Forwarder = &Record{Schema: Schema, Role: "sample", Node: Node{NumCPU: 2, BusyCores: 0.05, StealCores: 0.03}}
+	row := Aggregate("nodeport", "", []Run{r})
+	assert.Contains(t, row.Notes, "the hypervisor stole up to 0.15 cores in 1 of 1 cost runs: machine busy counts time stolen from a busy CPU as busy, so it, the kernel share and the total may read high by up to that much")
+}

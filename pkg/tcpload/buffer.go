@@ -9,7 +9,7 @@ import (
 )
 
 // newBuffer returns the engine's read/write buffer of n bytes: an anonymous private mapping that
-// tcpload itself never writes, as the seed's programs use a static buffer they never write.
+// tcpload itself never writes, as the seed's server sends from a static buffer it never writes.
 //
 // Until something writes into it, every page of such a mapping reads as the kernel's one shared
 // zero page, so a sender copies each 4 KB of its 100 kB writes from the same page, which stays
@@ -25,9 +25,11 @@ func newBuffer(n int) ([]byte, error) {
 	return b, nil
 }
 
-// freeBuffer unmaps a buffer from newBuffer (nil: nothing to do).
+// freeBuffer unmaps a buffer from newBuffer (nil: nothing to do). b must be the slice newBuffer
+// returned, never a re-slice of it (the engine only slices it for the length of one call): then
+// munmap cannot fail, and its error is not looked at.
 func freeBuffer(b []byte) {
 	if b != nil {
-		unix.Munmap(b)
+		_ = unix.Munmap(b)
 	}
 }

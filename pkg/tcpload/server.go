@@ -81,7 +81,8 @@ func Listen(addr string, cfg Config) (*Server, error) {
 // Addr is the bound address (with the port picked when 0 was asked for).
 func (s *Server) Addr() netip.AddrPort { return s.addr }
 
-// Close releases the listener if Serve was never called.
+// Close releases the listener and the buffer if Serve was never called; it must not be called
+// while Serve runs (Serve releases them itself), and after Serve it does nothing.
 func (s *Server) Close() { s.e.close() }
 
 // Serve waits for one session (cfg.AcceptTimeout for its first connection, cfg.SetupTimeout
@@ -224,7 +225,7 @@ func (e *engine) acceptAll() error {
 					if h.Pace.MsgBytes > len(e.buf) {
 						b, err := newBuffer(h.Pace.MsgBytes)
 						if err != nil {
-							return err
+							return fmt.Errorf("client %s announced %d-byte messages: %w", e.res.Peer, h.Pace.MsgBytes, err)
 						}
 						freeBuffer(e.buf)
 						e.buf = b
