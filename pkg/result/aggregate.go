@@ -285,7 +285,7 @@ func Aggregate(scenario, title string, runs []Run) Row {
 		notes.add(fmt.Sprintf("machine busy cores not measured in %d of %d cost runs; kernel share and total cost not measured there", noBusy, row.CostRuns))
 	}
 	if stolen > 0 {
-		notes.add(fmt.Sprintf("the hypervisor stole up to %.2f cores in %d of %d cost runs: machine busy counts time stolen from a busy CPU as busy, so it, the kernel share and the total may read high by up to that much",
+		notes.add(fmt.Sprintf("the hypervisor stole up to %.2f cores in %d of %d cost runs: machine busy takes off the share of it that its busy time is of the window, an estimate: it, the kernel share and the total may be off by up to that much",
 			maxSteal, stolen, row.CostRuns))
 	}
 	if row.SaturatedCostRuns > 0 {
@@ -473,8 +473,8 @@ func nodeBusy(rec *Record) *float64 {
 	return ptr(rec.Node.BusyCores)
 }
 
-// runSteal returns how much of a run's machine busy cores may be time the hypervisor stole from
-// a busy CPU (NodeBetween): the steal of the one machine when client and server share it (shared),
+// runSteal returns the steal behind a run's machine busy cores, how far the estimate of the part
+// of it that fell in busy time may be off (NodeBetween): the steal of the one machine when client and server share it (shared),
 // else the sum over the client's, the server's and the forwarder's nodes, whose busy cores are
 // summed too. It is 0 when no machine's steal exceeds the reading tolerance of its window.
 func runSteal(r Run, shared bool) float64 {

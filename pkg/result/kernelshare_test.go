@@ -94,7 +94,7 @@ func TestAggregateNotesSteal(t *testing.T) {
 	// 0.02 cores is within a 2 s window's reading tolerance (0.03 on 2 CPUs): no note
 	row := Aggregate("plain", "", []Run{run(0, 0.29), run(1, 0.02), run(2, 0.16)})
 	require.Equal(t, 3, row.CostRuns)
-	assert.Contains(t, row.Notes, "the hypervisor stole up to 0.29 cores in 2 of 3 cost runs: machine busy counts time stolen from a busy CPU as busy, so it, the kernel share and the total may read high by up to that much")
+	assert.Contains(t, row.Notes, "the hypervisor stole up to 0.29 cores in 2 of 3 cost runs: machine busy takes off the share of it that its busy time is of the window, an estimate: it, the kernel share and the total may be off by up to that much")
 	assert.Equal(t, 3, row.TotalCoresPerGbps.N, "steal does not unmeasure a run")
 	row = Aggregate("plain", "", []Run{run(0, 0.02)})
 	for _, n := range row.Notes {
@@ -111,5 +111,5 @@ func TestAggregateStealOfSeparateMachinesAddsUp(t *testing.T) {
 	r.Client.Node.StealCores, r.Server.Node.StealCores = 0.1, 0.02
 	r.Forwarder = &Record{Schema: Schema, Role: "sample", Node: Node{NumCPU: 2, BusyCores: 0.05, StealCores: 0.03}}
 	row := Aggregate("nodeport", "", []Run{r})
-	assert.Contains(t, row.Notes, "the hypervisor stole up to 0.15 cores in 1 of 1 cost runs: machine busy counts time stolen from a busy CPU as busy, so it, the kernel share and the total may read high by up to that much")
+	assert.Contains(t, row.Notes, "the hypervisor stole up to 0.15 cores in 1 of 1 cost runs: machine busy takes off the share of it that its busy time is of the window, an estimate: it, the kernel share and the total may be off by up to that much")
 }

@@ -9,9 +9,9 @@ import (
 )
 
 func TestNodeBetween(t *testing.T) {
-	// 2 CPUs over 2 s = 4 CPU-seconds: 1.4 idle + 0.2 iowait: 2.4 busy; 0.2 steal, reported
-	// apart and not subtracted. The tick-sampled columns: 1.0 user + 0.2 nice, 0.6 sys, 0.1
-	// irq, 0.3 softirq.
+	// 2 CPUs over 2 s = 4 CPU-seconds: 1.4 idle + 0.2 iowait: 2.4 not idle, of which the 0.2
+	// steal's share 2.4/4 is taken off: 2.28 busy. The tick-sampled columns: 1.0 user + 0.2
+	// nice, 0.6 sys, 0.1 irq, 0.3 softirq.
 	a := NodeSample{User: 100, Nice: 1, System: 50, Idle: 1000, IOWait: 3, IRQ: 1, SoftIRQ: 5, Steal: 2}
 	b := NodeSample{User: 101, Nice: 1.2, System: 50.6, Idle: 1001.4, IOWait: 3.2, IRQ: 1.1, SoftIRQ: 5.3, Steal: 2.2}
 	for _, tc := range []struct {
@@ -21,7 +21,7 @@ func TestNodeBetween(t *testing.T) {
 		numCPU  int
 		want    Node
 	}{
-		{"window", a, b, 2, 2, Node{NumCPU: 2, BusyCores: 1.2, IdlePct: 40, UserCores: 0.6, SysCores: 0.3, SoftirqCores: 0.15, IRQCores: 0.05, StealCores: 0.1, IOWaitCores: 0.1}},
+		{"window", a, b, 2, 2, Node{NumCPU: 2, BusyCores: 1.14, IdlePct: 40, UserCores: 0.6, SysCores: 0.3, SoftirqCores: 0.15, IRQCores: 0.05, StealCores: 0.1, IOWaitCores: 0.1}},
 		{"zero seconds", a, b, 0, 2, Node{NumCPU: 2}},
 		{"NaN seconds", a, b, math.NaN(), 2, Node{NumCPU: 2}},
 		{"no CPUs", a, b, 2, 0, Node{}},
@@ -29,12 +29,15 @@ func TestNodeBetween(t *testing.T) {
 		{"backwards", b, a, 1, 2, Node{NumCPU: 2}},
 		// the kernel moves time from iowait to idle: taken together they still grew by 1.59
 		{"iowait backwards", a, func() NodeSample { c := b; c.IOWait = a.IOWait - 0.01; return c }(), 2, 2,
-			Node{NumCPU: 2, BusyCores: (4 - 1.39) / 2, IdlePct: 100 * 1.39 / 4, UserCores: 0.6, SysCores: 0.3, SoftirqCores: 0.15, IRQCores: 0.05, StealCores: 0.1}},
+			Node{NumCPU: 2, BusyCores: (4 - 1.39) * (1 - 0.2/4) / 2, IdlePct: 100 * 1.39 / 4, UserCores: 0.6, SysCores: 0.3, SoftirqCores: 0.15, IRQCores: 0.05, StealCores: 0.1}},
 		// a baseline cost run of e2e-quick (2026-12-06) with processes at 0.159 cores: idle
 		// 1.82 cores and steal 0.29 overlap (the idle clock runs while a woken CPU waits for
-		// the host); subtracting steal read busy as 0
-		{"steal inside idle", NodeSample{Idle: 500, Steal: 7}, NodeSample{Idle: 503.64, Steal: 7.58}, 2, 2,
-			Node{NumCPU: 2, BusyCores: 0.18, IdlePct: 91, StealCores: 0.29}},
+		// the host); subtracting all the steal read busy as 0, its share 0.09 leaves 0.154
+		{"steal mostly in idle", NodeSample{Idle: 500, Steal: 7}, NodeSample{Idle: 503.64, Steal: 7.58}, 2, 2,
+			Node{NumCPU: 2, BusyCores: 0.18 * (1 - 0.29/2), IdlePct: 91, StealCores: 0.29}},
+		// a saturated machine: all the steal is in busy time
+		{"saturated", NodeSample{Idle: 500, Steal: 7}, NodeSample{Idle: 500, Steal: 7.4}, 2, 2,
+			Node{NumCPU: 2, BusyCores: 1.8, StealCores: 0.2}},
 		// more idle than wall time (the 10 ms unit): busy is kept at 0, idle at 100 %
 		{"idle beyond wall time", a, func() NodeSample { c := a; c.Idle += 2.03; return c }(), 1, 2, Node{NumCPU: 2, IdlePct: 100}},
 	} {

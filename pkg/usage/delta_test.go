@@ -103,14 +103,14 @@ func TestProcCPUFromThreadTimes(t *testing.T) {
 
 func TestNodeCPU(t *testing.T) {
 	a := NodeTimes{NumCPU: 2, User: 100, Nice: 1, System: 50, Idle: 1000, IOWait: 3, IRQ: 1, SoftIRQ: 5, Steal: 2}
-	// 2 CPUs over 2 s = 4 CPU-seconds: 1.4 idle + 0.2 iowait = 1.6, so 2.4 busy; the
-	// tick-sampled split 1.0 user + 0.2 nice + 0.6 sys + 0.1 irq + 0.3 softirq; 0.2 steal,
-	// reported apart (result.NodeBetween: the idle clock overlaps it).
+	// 2 CPUs over 2 s = 4 CPU-seconds: 1.4 idle + 0.2 iowait = 1.6, so 2.4 not idle, less
+	// the 0.2 steal's share 2.4/4 (result.NodeBetween): 2.28 busy; the tick-sampled split 1.0
+	// user + 0.2 nice + 0.6 sys + 0.1 irq + 0.3 softirq.
 	b := NodeTimes{NumCPU: 2, User: 101, Nice: 1.2, System: 50.6, Idle: 1001.4, IOWait: 3.2, IRQ: 1.1, SoftIRQ: 5.3, Steal: 2.2}
 	got := NodeCPU(a, b, 2)
 	assertSane(t, got)
 	assert.Equal(t, 2, got.NumCPU)
-	assert.InDelta(t, 1.2, got.BusyCores, 1e-9)
+	assert.InDelta(t, 1.14, got.BusyCores, 1e-9)
 	assert.InDelta(t, 0.6, got.UserCores, 1e-9)
 	assert.InDelta(t, 0.3, got.SysCores, 1e-9)
 	assert.InDelta(t, 0.05, got.IRQCores, 1e-9)
@@ -136,7 +136,7 @@ func TestNodeCPU(t *testing.T) {
 		assertSane(t, got)
 		assert.Zero(t, got.IOWaitCores)
 		// idle and iowait are taken together: they grew by 1.39 of the 4 CPU-seconds
-		assert.InDelta(t, (4-1.39)/2, got.BusyCores, 1e-9)
+		assert.InDelta(t, (4-1.39)*(1-0.2/4)/2, got.BusyCores, 1e-9)
 	})
 	t.Run("nothing moved", func(t *testing.T) {
 		got := NodeCPU(a, a, 1)
