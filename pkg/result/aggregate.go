@@ -473,10 +473,11 @@ func nodeBusy(rec *Record) *float64 {
 	return ptr(rec.Node.BusyCores)
 }
 
-// runSteal returns the steal behind a run's machine busy cores, how far the estimate of the part
-// of it that fell in busy time may be off (NodeBetween): the steal of the one machine when client and server share it (shared),
-// else the sum over the client's, the server's and the forwarder's nodes, whose busy cores are
-// summed too. It is 0 when no machine's steal exceeds the reading tolerance of its window.
+// runSteal returns the steal behind a run's machine busy cores: how far the estimate of the part
+// of it that fell in busy time (NodeBetween) may be off. That is the steal of the one machine
+// when client and server share it (shared), else the sum over the client's, the server's and
+// the forwarder's nodes, whose busy cores are summed too. It is 0 when no machine's steal
+// exceeds the reading tolerance of its window.
 func runSteal(r Run, shared bool) float64 {
 	var sum, most float64
 	above := false

@@ -27,7 +27,13 @@ func anonKB(t *testing.T, b []byte) int {
 	found := false
 	for sc.Scan() {
 		line := sc.Text()
-		if lo, hi, ok := strings.Cut(strings.Fields(line)[0], "-"); ok && !strings.HasSuffix(line, ":") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		// a mapping's first line starts with its range, "start-end"; the lines after it are
+		// "Name: value"
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok {
 			l, err1 := strconv.ParseUint(lo, 16, 64)
 			h, err2 := strconv.ParseUint(hi, 16, 64)
 			if err1 == nil && err2 == nil {
@@ -36,7 +42,7 @@ func anonKB(t *testing.T, b []byte) int {
 			}
 		}
 		if found && strings.HasPrefix(line, "Anonymous:") {
-			kb, err := strconv.Atoi(strings.Fields(line)[1])
+			kb, err := strconv.Atoi(fields[1])
 			require.NoError(t, err)
 			return kb
 		}
