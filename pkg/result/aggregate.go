@@ -226,7 +226,7 @@ func Aggregate(scenario, title string, runs []Run) Row {
 			notes.add(fmt.Sprintf("%s dropped: %s", runName(r.Mode, r.Repeat), reason))
 			continue
 		}
-		f, sh := figuresOf(r)
+		f, sh, steal := figuresOf(r)
 		if sh {
 			shared++
 		}
@@ -242,9 +242,9 @@ func Aggregate(scenario, title string, runs []Run) Row {
 			if f.MachineBusyCores == nil {
 				noBusy++
 			}
-			if st := runSteal(r, sh); st > 0 {
+			if steal > 0 {
 				stolen++
-				maxSteal = max(maxSteal, st)
+				maxSteal = max(maxSteal, steal)
 			}
 			if f.Saturated {
 				row.SaturatedCostRuns++
@@ -361,8 +361,9 @@ func (r *Record) Measured(part string) bool {
 
 func ptr(v float64) *float64 { return &v }
 
-// figuresOf computes one run's figures; shared reports whether its records measured one machine.
-func figuresOf(r Run) (f RunFigures, shared bool) {
+// figuresOf computes one run's figures; shared reports whether its records measured one machine,
+// steal how far its machine busy cores may be off (runSteal).
+func figuresOf(r Run) (f RunFigures, shared bool, steal float64) {
 	c, s := r.Client, r.Server
 	f.Repeat, f.Mode = r.Repeat, r.Mode
 	f.ClientMbps = clean(c.Mbps)
@@ -422,6 +423,7 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 	if machine > 0 {
 		f.MachineBusyCores = ptr(machine)
 	}
+	steal = runSteal(c, s, fwd, fwdOK, shared)
 	if machine > 0 && allProcs {
 		measured := *f.ClientCores + *f.ServerCores + sidecars
 		k, why := kernelShare(c, s, machine, measured)
@@ -453,7 +455,7 @@ func figuresOf(r Run) (f RunFigures, shared bool) {
 		f.Retransmits = ptr(float64(*c.TCP.WindowRetransmits) + float64(*s.TCP.WindowRetransmits))
 	}
 	f.SetupSeconds = math.Max(clean(c.SetupSeconds), clean(s.SetupSeconds))
-	return f, shared
+	return f, shared, steal
 }
 
 // measuredPtr returns v when rec measured part, else nil.
@@ -476,9 +478,9 @@ func nodeBusy(rec *Record) *float64 {
 // runSteal returns the steal behind a run's machine busy cores: how far the estimate of the part
 // of it that fell in busy time (NodeBetween) may be off. That is the steal of the one machine
 // when client and server share it (shared), else the sum over the client's, the server's and
-// the forwarder's nodes, whose busy cores are summed too. It is 0 when no machine's steal
-// exceeds the reading tolerance of its window.
-func runSteal(r Run, shared bool) float64 {
+// the forwarder's nodes (fwd, when fwdOK), whose busy cores are summed too. It is 0 when no
+// machine's steal exceeds the reading tolerance of its window.
+func runSteal(c, s *Record, fwd Node, fwdOK, shared bool) float64 {
 	var sum, most float64
 	above := false
 	add := func(n Node, seconds float64) {
@@ -487,15 +489,13 @@ func runSteal(r Run, shared bool) float64 {
 		most = max(most, st)
 		above = above || st > KernelTolerance(seconds, n.NumCPU, 0)
 	}
-	for _, rec := range []*Record{r.Client, r.Server} {
-		if rec != nil && rec.Measured(UnmeasuredNode) {
+	for _, rec := range []*Record{c, s} {
+		if rec.Measured(UnmeasuredNode) {
 			add(rec.Node, rec.Seconds)
 		}
 	}
-	if !shared && r.Client != nil {
-		if fwd, ok, _ := forwarderNode(r); ok {
-			add(fwd, r.Client.Seconds)
-		}
+	if !shared && fwdOK {
+		add(fwd, c.Seconds)
 	}
 	switch {
 	case !above:
