@@ -130,12 +130,17 @@ bench:
 	$(GO) test -run '^$$' -bench 'Loopback|Programs' -count 5 ./bench
 
 # tcpload vs the seed's C programs vs iperf3 in alternating rounds: medians, per-round ratios and
-# the median ratios with a 95 % confidence interval (root). ROUNDS, WINDOW (seconds), PIN (split|same).
+# the median ratios with a 95 % confidence interval (root). ROUNDS, WINDOW (seconds), PIN (split|same);
+# TCPLOAD_FLAGS are added to tcpload's server and client (e.g. --notsent-lowat kernel, as the seed
+# runs); NOTSENT_LOWAT (bytes) sets net.ipv4.tcp_notsent_lowat in each pair's namespace, for all three.
 ROUNDS  ?= 9
 WINDOW  ?= 5
 PIN     ?=
+TCPLOAD_FLAGS ?=
+NOTSENT_LOWAT ?=
 compare:
-	bash bench/compare.sh $(ROUNDS) $(WINDOW) $(PIN)
+	PATHCOST_BENCH_TCPLOAD_FLAGS='$(TCPLOAD_FLAGS)' PATHCOST_BENCH_NOTSENT_LOWAT='$(NOTSENT_LOWAT)' \
+	  bash bench/compare.sh $(ROUNDS) $(WINDOW) $(PIN)
 
 clean:
 	rm -rf bin

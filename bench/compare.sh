@@ -11,6 +11,10 @@
 # Usage: sudo bash bench/compare.sh [ROUNDS] [SECONDS] [PIN]
 #   ROUNDS  rounds (default 9); SECONDS  measured window per pair (default 5, after 2 s)
 #   PIN     "" (unpinned, default), split (server on CPU 0, client on CPU 1), same (both on CPU 0)
+# Environment: PATHCOST_BENCH_TCPLOAD_FLAGS (added to tcpload's server and client, e.g.
+#   "--notsent-lowat kernel"), PATHCOST_BENCH_NOTSENT_LOWAT (bytes: net.ipv4.tcp_notsent_lowat in
+#   each pair's namespace, for all three programs), PATHCOST_MEASURE_LOCK (the lock file held while
+#   measuring, default /tmp/pathcost-measure.lock).
 # Run it on a quiet machine: other load lands on whichever program runs at that moment.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +22,13 @@ rounds=${1:-9}
 secs=${2:-5}
 pin=${3:-}
 command -v iperf3 >/dev/null || echo "note: iperf3 not installed (apt-get install iperf3): its rows will be missing" >&2
+# one measurement at a time on this machine: wait for any other holder of the lock
+lock=${PATHCOST_MEASURE_LOCK:-/tmp/pathcost-measure.lock}
+exec 9>"$lock"
+if ! flock -n 9; then
+  echo "waiting for $lock (another measurement is running)" >&2
+  flock 9
+fi
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go test -c -o "$bin/bench.test" .

@@ -77,6 +77,14 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 	}
 	fmt.Fprintf(w, "\n%d rounds, %s, %s windows; Mbps = lo's bytes, cores = server + client from /proc,\n"+
 		"queued = bytes in the TCP send and receive queues at the window's end (a few MB: the reader keeps up; hundreds: every queue full)\n", len(got["tcpload"]), pin, window())
+	flags, lowat := os.Getenv("PATHCOST_BENCH_TCPLOAD_FLAGS"), os.Getenv("PATHCOST_BENCH_NOTSENT_LOWAT")
+	if flags == "" {
+		flags = "none (TCP_NOTSENT_LOWAT twice the buffer)"
+	}
+	if lowat == "" {
+		lowat = "the kernel's (unbounded unless set)"
+	}
+	fmt.Fprintf(w, "tcpload's extra flags: %s; net.ipv4.tcp_notsent_lowat in each namespace, for all three: %s\n", flags, lowat)
 	fmt.Fprintf(w, "%-8s %22s %22s %12s %12s %20s\n", "program", "Mbps median (min-max)", "cores/Gbps (min-max)", "server cores", "client cores", "queued MB (min-max)")
 	for _, p := range progs {
 		ms := got[p.name]

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,9 +80,10 @@ func programs(b *testing.B) []program {
 	dir := b.TempDir()
 	tl, ss, sc := build(b, dir)
 	const port = "50012"
+	extra := strings.Fields(os.Getenv("PATHCOST_BENCH_TCPLOAD_FLAGS"))
 	progs := []program{
-		{name: "tcpload", server: []string{tl, "server", "--listen", "127.0.0.1:" + port, "--quiet"},
-			client: []string{tl, "client", "--connect", "127.0.0.1:" + port, "--conns", "100", "--buffer", "102400", "--duration", "1h", "--warmup", "1", "--quiet"}},
+		{name: "tcpload", server: append([]string{tl, "server", "--listen", "127.0.0.1:" + port, "--quiet"}, extra...),
+			client: append([]string{tl, "client", "--connect", "127.0.0.1:" + port, "--conns", "100", "--buffer", "102400", "--duration", "1h", "--warmup", "1", "--quiet"}, extra...)},
 		{name: "seed-c", server: []string{ss}, client: []string{sc, "127.0.0.1", port}},
 		{name: "iperf3", server: []string{"iperf3", "-s", "-1", "-p", port},
 			client: []string{"iperf3", "-c", "127.0.0.1", "-p", port, "-P", "100", "-R", "-l", "102400", "-t", "3600"}},
@@ -117,6 +119,19 @@ func pinning(b *testing.B) (server, client string) {
 		b.Fatalf("PATHCOST_BENCH_PIN=%q: want split, same or empty", p)
 	}
 	return "", ""
+}
+
+// namespaceLowat returns PATHCOST_BENCH_NOTSENT_LOWAT, the net.ipv4.tcp_notsent_lowat runPair
+// sets in each pair's namespace for all three programs ("": the kernel's default, unbounded).
+func namespaceLowat(b *testing.B) string {
+	s := os.Getenv("PATHCOST_BENCH_NOTSENT_LOWAT")
+	if s == "" {
+		return ""
+	}
+	if n, err := strconv.Atoi(s); err != nil || n < 1 {
+		b.Fatalf("PATHCOST_BENCH_NOTSENT_LOWAT=%q: want a positive number of bytes", s)
+	}
+	return s
 }
 
 // measurement is what one op measured.
@@ -158,6 +173,12 @@ func runPair(b *testing.B, p program) measurement {
 	defer exec.Command("ip", "netns", "del", ns).Run()
 	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		b.Fatalf("lo up in %s: %v\n%s", ns, err, out)
+	}
+	if lowat := namespaceLowat(b); lowat != "" {
+		set := "echo " + lowat + " > /proc/sys/net/ipv4/tcp_notsent_lowat"
+		if out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c", set).CombinedOutput(); err != nil {
+			b.Fatalf("net.ipv4.tcp_notsent_lowat=%s in %s: %v\n%s", lowat, ns, err, out)
+		}
 	}
 	pinS, pinC := pinning(b)
 	start := func(argv []string, cpu string) *exec.Cmd {

@@ -167,6 +167,12 @@ func receiverDelayArgs(warmup time.Duration) []string {
 	return []string{"--receiver-delay", d.String()}
 }
 
+// kernelLowatArgs leave TCP_NOTSENT_LOWAT unset on both sides of every run, as the seed's
+// programs do (tcpload's own default bounds the unsent bytes to two buffers per socket): the
+// head start of receiverDelayArgs fills the send queues only when they are unbounded, and the
+// gates and the reference were calibrated on runs that start so.
+var kernelLowatArgs = []string{"--notsent-lowat", "kernel"}
+
 // congestion is the -congestion the provider resolved (openProvider): "" = each host's default.
 var congestion string
 
@@ -299,6 +305,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	if w, ok := watch[provider.ServerSide]; ok {
 		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
+	srvArgs = append(srvArgs, kernelLowatArgs...)
 	srvArgs = append(srvArgs, congestionArgs()...)
 	srvArgs = append(srvArgs, extra["server"]...)
 	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
@@ -306,6 +313,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		"--duration", flagDuration.String(), "--warmup", warmup.String(), "--label", name}
 	cliArgs = append(cliArgs, loadArgs(mode)...)
 	cliArgs = append(cliArgs, receiverDelayArgs(warmup)...)
+	cliArgs = append(cliArgs, kernelLowatArgs...)
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}

@@ -68,24 +68,25 @@ type common struct {
 
 // configFlags names the flag of each Config field the command line sets.
 var configFlags = map[string]string{
-	"Conns":              "--conns",
-	"Buffer":             "--buffer",
-	"Duration":           "--duration",
-	"Warmup":             "--warmup",
-	"ReceiverDelay":      "--receiver-delay",
-	"Interval":           "--interval",
-	"Options.SndBuf":     "--sndbuf",
-	"Options.RcvBuf":     "--rcvbuf",
-	"SetupTimeout":       "--setup-timeout",
-	"AcceptTimeout":      "--accept-timeout",
-	"Backlog":            "--backlog",
-	"Direction":          "--direction",
-	"Pace.RateBytes":     "--rate",
-	"Pace.MsgsPerSec":    "--msgs",
-	"Pace.MsgBytes":      "--msg-size",
-	"BurnPerKB":          "--selftest-burn-per-kb",
-	"DrainTimeout":       "drain timeout",
-	"Options.Congestion": "--congestion",
+	"Conns":                "--conns",
+	"Buffer":               "--buffer",
+	"Duration":             "--duration",
+	"Warmup":               "--warmup",
+	"ReceiverDelay":        "--receiver-delay",
+	"Interval":             "--interval",
+	"Options.SndBuf":       "--sndbuf",
+	"Options.RcvBuf":       "--rcvbuf",
+	"SetupTimeout":         "--setup-timeout",
+	"AcceptTimeout":        "--accept-timeout",
+	"Backlog":              "--backlog",
+	"Direction":            "--direction",
+	"Pace.RateBytes":       "--rate",
+	"Pace.MsgsPerSec":      "--msgs",
+	"Pace.MsgBytes":        "--msg-size",
+	"BurnPerKB":            "--selftest-burn-per-kb",
+	"DrainTimeout":         "drain timeout",
+	"Options.Congestion":   "--congestion",
+	"Options.NotSentLowat": "--notsent-lowat",
 }
 
 // configErr turns a configuration error of the library (naming Config fields) into a usage
@@ -114,6 +115,7 @@ func addSocketFlags(fs *flag.FlagSet, c *common) {
 	fs.Var((*units.Size)(&c.cfg.Buffer), "buffer", "application buffer per read()/write() (bytes; k/M suffixes)")
 	fs.Var((*units.Size)(&c.cfg.Options.SndBuf), "sndbuf", "SO_SNDBUF to ask for (0 = kernel autotuning); the granted size is reported")
 	fs.Var((*units.Size)(&c.cfg.Options.RcvBuf), "rcvbuf", "SO_RCVBUF to ask for (0 = kernel autotuning); the granted size is reported")
+	fs.Var((*notSentLowat)(&c.cfg.Options.NotSentLowat), "notsent-lowat", "TCP_NOTSENT_LOWAT: written but unsent bytes a socket may hold before writes to it stop; auto = twice --buffer, kernel = not set (net.ipv4.tcp_notsent_lowat, unbounded by default, as the seed's programs run), or a size")
 	fs.StringVar(&c.cfg.Options.Congestion, "congestion", "", "TCP congestion control (e.g. cubic, bbr, reno)")
 	fs.BoolVar(&c.cfg.Options.NoDelay, "nodelay", false, "set TCP_NODELAY")
 	fs.BoolVar(&c.cfg.Options.ZeroCopy, "zerocopy", false, "send with MSG_ZEROCOPY when this side sends (reported if unsupported)")
@@ -182,4 +184,40 @@ func usageFunc(fs *flag.FlagSet, synopsis, about string) func() {
 		fmt.Fprintf(fs.Output(), "usage: tcpload %s\n\n%s\n\nflags:\n", synopsis, about)
 		fs.PrintDefaults()
 	}
+}
+
+// notSentLowat is the --notsent-lowat flag: "auto" (Options.NotSentLowat 0), "kernel"
+// (tcpload.KernelNotSentLowat) or a size.
+type notSentLowat int
+
+// String prints auto, kernel or the size.
+func (n *notSentLowat) String() string {
+	switch {
+	case n == nil || *n == 0:
+		return "auto"
+	case *n == tcpload.KernelNotSentLowat:
+		return "kernel"
+	}
+	return strconv.Itoa(int(*n))
+}
+
+// Set parses auto, kernel or a positive size.
+func (n *notSentLowat) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto":
+		*n = 0
+		return nil
+	case "kernel":
+		*n = tcpload.KernelNotSentLowat
+		return nil
+	}
+	v, err := units.ParseSize(s)
+	if err != nil {
+		return fmt.Errorf("%w, auto or kernel", err)
+	}
+	if v <= 0 {
+		return fmt.Errorf("%q: want a positive size, auto or kernel", s)
+	}
+	*n = notSentLowat(v)
+	return nil
 }

@@ -182,6 +182,9 @@ func socketArgs(cfg tcpload.Config) []string {
 	if cfg.Options.Congestion != "" {
 		a = append(a, "--congestion", cfg.Options.Congestion)
 	}
+	if cfg.Options.NotSentLowat != 0 {
+		a = append(a, "--notsent-lowat", (*notSentLowat)(&cfg.Options.NotSentLowat).String())
+	}
 	if cfg.Options.NoDelay {
 		a = append(a, "--nodelay")
 	}

@@ -68,6 +68,8 @@ func TestBadInputExitsTwoNamingTheFlag(t *testing.T) {
 		{[]string{"client", "--setup-timeout", "-1s"}, "--setup-timeout"},
 		{[]string{"client", "--direction", "up"}, "direction"},
 		{[]string{"server", "--buffer", "0"}, "--buffer 0"},
+		{[]string{"server", "--notsent-lowat", "-5"}, "-notsent-lowat"},
+		{[]string{"client", "--notsent-lowat", "lots"}, "-notsent-lowat"},
 		{[]string{"server", "--watch", "sidecar"}, "NAME=PID"},
 		{[]string{"loopback", "--warmup", "-1s"}, "--warmup"},
 		{[]string{"sample", "--duration", "0"}, "--duration"},
@@ -88,7 +90,7 @@ func TestHelpIsComplete(t *testing.T) {
 		code, out, _ := runTool(t, sub, "--help")
 		assert.Equal(t, 0, code)
 		for _, flag := range map[string][]string{
-			"server":   {"-listen", "-buffer", "-json", "-watch", "-sndbuf", "-zerocopy", "-backlog"},
+			"server":   {"-listen", "-buffer", "-json", "-watch", "-sndbuf", "-zerocopy", "-backlog", "-notsent-lowat"},
 			"client":   {"-connect", "-conns", "-buffer", "-duration", "-warmup", "-interval", "-json", "-rate", "-msgs", "-msg-size", "-direction", "-congestion", "-nodelay", "-receiver-delay"},
 			"loopback": {"-conns", "-duration", "-json"},
 			"sample":   {"-duration", "-watch", "-json"},

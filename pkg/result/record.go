@@ -193,6 +193,9 @@ type Sockets struct {
 	NoDelay       bool   `json:"nodelay"`
 	ZeroCopy      string `json:"zerocopy,omitempty"` // "", "on", or "unsupported: reason"
 	Backlog       int    `json:"backlog,omitempty"`
+	// NotSentLowat is the socket's TCP_NOTSENT_LOWAT as read back (0: not set, the kernel's
+	// net.ipv4.tcp_notsent_lowat applies).
+	NotSentLowat int `json:"notsent_lowat,omitempty"`
 }
 
 // Pacing reports the load asked for when the sender was paced.

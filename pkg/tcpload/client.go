@@ -238,7 +238,7 @@ func (e *engine) startConnect(sa unix.Sockaddr, family int) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
 	}
-	if err := applyOptions(fd, e.cfg.Options); err != nil {
+	if err := applyOptions(fd, e.cfg.Options, e.cfg.Buffer); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}

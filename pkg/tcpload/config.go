@@ -47,6 +47,28 @@ type Options struct {
 	Congestion string // TCP_CONGESTION name ("": default)
 	NoDelay    bool   // TCP_NODELAY
 	ZeroCopy   bool   // MSG_ZEROCOPY on the sender
+	// NotSentLowat is TCP_NOTSENT_LOWAT on every socket of this side, in bytes: once a socket
+	// holds that much written but unsent data, writes to it stop and it is not writable until
+	// the peer has taken in enough. It bounds what waits in the send queues without bounding
+	// what is in flight. 0 (the default): twice Buffer, room for two writes; KernelNotSentLowat:
+	// not set, so net.ipv4.tcp_notsent_lowat applies (unbounded unless set), as for the seed's
+	// C programs. A bound keeps a saturated session out of the full-queue state, where hundreds
+	// of MB queue up and every copy misses the cache (README, "Two steady states").
+	NotSentLowat int
+}
+
+// KernelNotSentLowat as Options.NotSentLowat leaves TCP_NOTSENT_LOWAT unset.
+const KernelNotSentLowat = -1
+
+// notSentLowat is the TCP_NOTSENT_LOWAT to set for a side whose buffer is buffer bytes (0: none).
+func (o Options) notSentLowat(buffer int) int {
+	switch {
+	case o.NotSentLowat == 0:
+		return 2 * buffer
+	case o.NotSentLowat < 0:
+		return 0
+	}
+	return o.NotSentLowat
 }
 
 // Config configures one side of a session.
@@ -169,6 +191,8 @@ func (c Config) Validate() error {
 		return fieldErr("Options.SndBuf", c.Options.SndBuf, "must not be negative")
 	case c.Options.RcvBuf < 0:
 		return fieldErr("Options.RcvBuf", c.Options.RcvBuf, "must not be negative")
+	case c.Options.NotSentLowat < KernelNotSentLowat:
+		return fieldErr("Options.NotSentLowat", c.Options.NotSentLowat, "want bytes, 0 (twice {Buffer}) or -1 (the kernel's)")
 	case c.SetupTimeout < 0:
 		return fieldErr("SetupTimeout", c.SetupTimeout, "must not be negative")
 	case c.AcceptTimeout < 0:

@@ -37,6 +37,7 @@ func TestConfigValidate(t *testing.T) {
 		{"msg-size without msgs", func(c *Config) { c.Pace = Pace{MsgBytes: 10} }, "Pace.MsgBytes 10: goes with Pace.MsgsPerSec"},
 		{"negative setup timeout", func(c *Config) { c.SetupTimeout = -time.Second }, "SetupTimeout"},
 		{"negative accept timeout", func(c *Config) { c.AcceptTimeout = -time.Second }, "AcceptTimeout"},
+		{"notsent lowat below the kernel's", func(c *Config) { c.Options.NotSentLowat = -2 }, "Options.NotSentLowat -2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -106,4 +107,20 @@ func TestFieldErrorRendersFlags(t *testing.T) {
 	flags := map[string]string{"Pace.MsgBytes": "--msg-size", "Buffer": "--buffer"}
 	assert.Equal(t, "--msg-size 102401: larger than --buffer 102400", fe.Render(func(f string) string { return flags[f] }))
 	assert.Equal(t, "Pace.MsgBytes 102401: larger than Buffer 102400", err.Error())
+}
+
+func TestNotSentLowat(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		asked, buffer, want int
+	}{
+		{"default: two buffers", 0, 102400, 204800},
+		{"default follows the buffer", 0, 1000, 2000},
+		{"asked", 65536, 102400, 65536},
+		{"the kernel's: not set", KernelNotSentLowat, 102400, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, Options{NotSentLowat: tc.asked}.notSentLowat(tc.buffer))
+		})
+	}
 }

@@ -2,6 +2,9 @@
 // process on one thread (a goroutine whose system calls bypass the Go scheduler; see runLoop),
 // non-blocking sockets, level-triggered events, a fixed application buffer per read/write. A Server accepts a session of connections from one Client; by default the
 // server writes and the client reads (the seed's "server push"); the client may push instead.
+// One departure from the seed by default: every socket's written but unsent bytes are bounded
+// (TCP_NOTSENT_LOWAT, Options.NotSentLowat), which keeps a saturated session out of the state in
+// which every queue is full and every copy misses the cache.
 //
 // The measurement window opens only after every connection is up and a warm-up has passed, and
 // closes when the client's duration ends; per-interval and per-connection byte counts, set-up

@@ -52,7 +52,7 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	}
 	// buffer sizes set on the listener are inherited by accepted sockets before the handshake,
 	// so the window scale matches them
-	if err := applyOptions(fd, cfg.Options); err != nil {
+	if err := applyOptions(fd, cfg.Options, cfg.Buffer); err != nil {
 		e.close()
 		return nil, fmt.Errorf("listen %s: %w", ap, err)
 	}
@@ -276,7 +276,7 @@ func (e *engine) accept() error {
 			return fmt.Errorf("accept on %s: %w", e.res.Local, err)
 		}
 		e.lastPeer = addrOf(sa).String()
-		if err := applyOptions(fd, Options{NoDelay: e.cfg.Options.NoDelay, Congestion: e.cfg.Options.Congestion}); err != nil {
+		if err := applyOptions(fd, Options{NoDelay: e.cfg.Options.NoDelay, Congestion: e.cfg.Options.Congestion, NotSentLowat: e.cfg.Options.NotSentLowat}, e.cfg.Buffer); err != nil {
 			unix.Close(fd)
 			return err
 		}

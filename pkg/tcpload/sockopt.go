@@ -12,8 +12,9 @@ import (
 	"github.com/pathcost/pathcost/pkg/result"
 )
 
-// applyOptions sets the socket options asked for on fd before connect/listen.
-func applyOptions(fd int, o Options) error {
+// applyOptions sets the socket options asked for on fd before connect/listen; buffer is the
+// side's read/write buffer, of which the default TCP_NOTSENT_LOWAT is a multiple.
+func applyOptions(fd int, o Options, buffer int) error {
 	if o.SndBuf > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SndBuf); err != nil {
 			return fmt.Errorf("set SO_SNDBUF %d: %w", o.SndBuf, err)
@@ -22,6 +23,11 @@ func applyOptions(fd int, o Options) error {
 	if o.RcvBuf > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.RcvBuf); err != nil {
 			return fmt.Errorf("set SO_RCVBUF %d: %w", o.RcvBuf, err)
+		}
+	}
+	if n := o.notSentLowat(buffer); n > 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n); err != nil {
+			return fmt.Errorf("set TCP_NOTSENT_LOWAT %d: %w", n, err)
 		}
 	}
 	if o.NoDelay {
@@ -50,6 +56,7 @@ func readSockets(fd int, o Options) result.Sockets {
 	s := result.Sockets{SndBufAsked: o.SndBuf, RcvBufAsked: o.RcvBuf, NoDelay: o.NoDelay}
 	s.SndBufGranted, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
 	s.RcvBufGranted, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	s.NotSentLowat, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT)
 	if cc, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION); err == nil {
 		s.Congestion = cc
 	}

@@ -3,6 +3,7 @@
 package tcpload
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -39,6 +40,8 @@ func TestSessionConservesBytes(t *testing.T) {
 		{"client-push", ClientPush, Config{Conns: 20}},
 		{"small buffer", ServerPush, Config{Conns: 5, Buffer: 1000}},
 		{"sockopts", ServerPush, Config{Conns: 4, Options: Options{SndBuf: 65536, RcvBuf: 65536, NoDelay: true}}},
+		{"notsent lowat asked", ServerPush, Config{Conns: 4, Options: Options{NotSentLowat: 65536}}},
+		{"notsent lowat the kernel's", ServerPush, Config{Conns: 4, Options: Options{NotSentLowat: KernelNotSentLowat}}},
 		{"receiver delay, client reads", ServerPush, Config{Conns: 10, ReceiverDelay: 100 * time.Millisecond}},
 		{"receiver delay, server reads", ClientPush, Config{Conns: 10, ReceiverDelay: 100 * time.Millisecond}},
 	} {
@@ -81,6 +84,9 @@ func TestSessionConservesBytes(t *testing.T) {
 			} else {
 				assert.Zero(t, receiver.ReceiverWaited)
 			}
+			lowat := cfg.Options.notSentLowat(cmp.Or(cfg.Buffer, DefaultBuffer))
+			assert.Equal(t, lowat, srv.Sockets.NotSentLowat, "the server's TCP_NOTSENT_LOWAT, read back from a session socket")
+			assert.Equal(t, lowat, cli.Sockets.NotSentLowat, "the client's TCP_NOTSENT_LOWAT")
 			if cfg.Options.SndBuf > 0 {
 				assert.Equal(t, 2*cfg.Options.SndBuf, cli.Sockets.SndBufGranted, "the kernel doubles SO_SNDBUF")
 				assert.True(t, cli.Sockets.NoDelay)
