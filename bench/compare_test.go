@@ -79,7 +79,7 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 		"queued = bytes in the TCP send and receive queues at the window's end (a few MB: the reader keeps up; hundreds: every queue full)\n", len(got["tcpload"]), pin, window())
 	flags, lowat := os.Getenv("PATHCOST_BENCH_TCPLOAD_FLAGS"), os.Getenv("PATHCOST_BENCH_NOTSENT_LOWAT")
 	if flags == "" {
-		flags = "none (TCP_NOTSENT_LOWAT twice the buffer)"
+		flags = "none (TCP_NOTSENT_LOWAT twice the buffer, at least 128 KiB)"
 	}
 	if lowat == "" {
 		lowat = "the kernel's (unbounded unless set)"

@@ -168,7 +168,7 @@ func receiverDelayArgs(warmup time.Duration) []string {
 }
 
 // kernelLowatArgs leave TCP_NOTSENT_LOWAT unset on both sides of every run, as the seed's
-// programs do (tcpload's own default bounds the unsent bytes to two buffers per socket): the
+// programs do (tcpload's own default bounds the unsent bytes per socket, see --notsent-lowat): the
 // head start of receiverDelayArgs fills the send queues only when they are unbounded, and the
 // gates and the reference were calibrated on runs that start so.
 var kernelLowatArgs = []string{"--notsent-lowat", "kernel"}

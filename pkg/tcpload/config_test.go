@@ -115,7 +115,8 @@ func TestNotSentLowat(t *testing.T) {
 		asked, buffer, want int
 	}{
 		{"default: two buffers", 0, 102400, 204800},
-		{"default follows the buffer", 0, 1000, 2000},
+		{"default follows the buffer", 0, 200000, 400000},
+		{"default at least MinAutoNotSentLowat", 0, 16384, MinAutoNotSentLowat},
 		{"asked", 65536, 102400, 65536},
 		{"the kernel's: not set", KernelNotSentLowat, 102400, 0},
 	} {
