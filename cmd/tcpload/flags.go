@@ -115,7 +115,7 @@ func addSocketFlags(fs *flag.FlagSet, c *common) {
 	fs.Var((*units.Size)(&c.cfg.Buffer), "buffer", "application buffer per read()/write() (bytes; k/M suffixes)")
 	fs.Var((*units.Size)(&c.cfg.Options.SndBuf), "sndbuf", "SO_SNDBUF to ask for (0 = kernel autotuning); the granted size is reported")
 	fs.Var((*units.Size)(&c.cfg.Options.RcvBuf), "rcvbuf", "SO_RCVBUF to ask for (0 = kernel autotuning); the granted size is reported")
-	fs.Var((*notSentLowat)(&c.cfg.Options.NotSentLowat), "notsent-lowat", "TCP_NOTSENT_LOWAT: written but unsent bytes a socket may hold before writes to it stop; auto = twice --buffer, at least 128k, kernel = not set (net.ipv4.tcp_notsent_lowat, unbounded by default, as the seed's programs run), or a size")
+	fs.Var((*notSentLowat)(&c.cfg.Options.NotSentLowat), "notsent-lowat", "TCP_NOTSENT_LOWAT: written but unsent bytes a socket may hold before writes to it stop; auto: twice --buffer, at least 128k; kernel: not set (net.ipv4.tcp_notsent_lowat applies, unbounded by default, as the seed's programs run); or a size")
 	fs.StringVar(&c.cfg.Options.Congestion, "congestion", "", "TCP congestion control (e.g. cubic, bbr, reno)")
 	fs.BoolVar(&c.cfg.Options.NoDelay, "nodelay", false, "set TCP_NODELAY")
 	fs.BoolVar(&c.cfg.Options.ZeroCopy, "zerocopy", false, "send with MSG_ZEROCOPY when this side sends (reported if unsupported)")

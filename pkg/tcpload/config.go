@@ -51,10 +51,10 @@ type Options struct {
 	// holds that much written but unsent data, writes to it stop and it is not writable until
 	// the peer has taken in enough. It bounds what waits in the send queues without bounding
 	// what is in flight. 0 (the default): twice Buffer, room for two writes, and at least
-	// MinAutoNotSentLowat; KernelNotSentLowat:
-	// not set, so net.ipv4.tcp_notsent_lowat applies (unbounded unless set), as for the seed's
-	// C programs. A bound keeps a saturated session out of the full-queue state, where hundreds
-	// of MB queue up and every copy misses the cache (README, "Two steady states").
+	// MinAutoNotSentLowat. KernelNotSentLowat: not set, so net.ipv4.tcp_notsent_lowat applies
+	// (unbounded unless set), as for the seed's C programs. A bound keeps a saturated session
+	// out of the full-queue state, where hundreds of MB queue up and every copy misses the
+	// cache (README, "Two steady states").
 	NotSentLowat int
 }
 
