@@ -15,13 +15,20 @@ func TestWriteComparison(t *testing.T) {
 		tl = append(tl, measurement{mbps: 20000 + float64(i)*200, serverCores: 0.5, clientCores: 0.5, queuedMB: 3 + float64(i)})
 		c = append(c, measurement{mbps: 20000, serverCores: 0.5, clientCores: 0.6})
 	}
+	// the C pair in full queues in two rounds, at twice its usual cost
+	c[1].queuedMB, c[1].clientCores = 380, 1.5
+	c[5].queuedMB, c[5].clientCores = 390, 1.5
 	var out bytes.Buffer
 	ms := writeComparison(&out, progs, map[string][]measurement{"tcpload": tl, "seed-c": c})
-	require.Len(t, ms, 2, "no iperf3 ratios without iperf3 runs")
+	require.Len(t, ms, 3, "no iperf3 ratios without iperf3 runs")
 	assert.Equal(t, "x-seed-tput", ms[0].unit)
 	assert.InDelta(t, 1.04, ms[0].value, 1e-9, "median of the per-round throughput ratios")
 	assert.Equal(t, "x-seed-cost", ms[1].unit)
 	assert.Less(t, ms[1].value, 1.0)
+	assert.Equal(t, "x-seed-cost-short", ms[2].unit)
+	assert.Contains(t, out.String(), "over 7 of 9 rounds", "the two full-queue rounds of the C pair are left out")
+	// tcpload's cost per round i: 1/(20+0.2i) cores/Gbps, the C pair's 1.1/20: rounds 0, 2-4, 6-8
+	assert.InDelta(t, 20/(1.1*(20+0.2*4)), ms[2].value, 1e-9, "median over the short-queue rounds only")
 	assert.Contains(t, out.String(), "95% CI 1.01-1.07")
 	assert.Contains(t, out.String(), "iperf3 not installed")
 	assert.Contains(t, out.String(), "     7 (   3-  11)", "tcpload's queued MB: median (min-max)")

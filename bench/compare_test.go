@@ -38,6 +38,8 @@ func (m measurement) cost() float64 {
 //	x-seed-tput    tcpload's Mbps / the C pair's, same round (>= 1: as fast)
 //	x-seed-cost    tcpload's cores per Gbps / the C pair's, same round (<= 1: as cheap)
 //	x-iperf3-tput-per-core  tcpload's Mbps per core / iperf3's, same round
+//	x-seed-cost-short, x-iperf3-tput-per-core-short  the same over the rounds in which both
+//	               pairs were in the short-queue state (absent when none was)
 //
 // Run it with -benchtime 1x (bench/compare.sh does, under the measurement lock).
 // PATHCOST_BENCH_PIN=split|same pins server and client (see pinning).
@@ -109,32 +111,58 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 	}
 	var out []metric
 	t := got["tcpload"]
-	ratio := func(other string, label, unit string, f func(t, o measurement) float64) {
+	// ratio prints the per-round ratios f of tcpload against other over the rounds keep admits
+	// (nil: all) and reports their median as unit; nothing when no round is admitted.
+	ratio := func(other string, label, unit string, f func(t, o measurement) float64, keep func(t, o measurement) bool) {
 		o := got[other]
-		if len(o) == 0 || len(t) == 0 {
-			return
-		}
+		n := min(len(t), len(o))
 		var rs []string
 		var xs []float64
-		for i := 0; i < min(len(t), len(o)); i++ {
+		for i := 0; i < n; i++ {
+			if keep != nil && !keep(t[i], o[i]) {
+				continue
+			}
 			x := f(t[i], o[i])
 			xs = append(xs, x)
 			rs = append(rs, fmt.Sprintf("%.2f", x))
+		}
+		if len(xs) == 0 {
+			if n > 0 {
+				fmt.Fprintf(w, "tcpload / %-7s %-22s no round qualifies\n", other, label)
+			}
+			return
 		}
 		lo, hi, cov, ok := medianCI(xs, 0.95)
 		ci := fmt.Sprintf("95%% CI %.2f-%.2f (exact coverage %.1f%%)", lo, hi, cov*100)
 		if !ok {
 			ci = fmt.Sprintf("too few rounds for a 95%% CI: min-max %.2f-%.2f covers %.1f%%", lo, hi, cov*100)
 		}
-		fmt.Fprintf(w, "tcpload / %-7s %-22s median %.2fx, %s; per round: %s\n", other, label, median(xs), ci, strings.Join(rs, " "))
+		rounds := ""
+		if keep != nil {
+			rounds = fmt.Sprintf(" over %d of %d rounds", len(xs), n)
+		}
+		fmt.Fprintf(w, "tcpload / %-7s %-22s median %.2fx%s, %s; per round: %s\n", other, label, median(xs), rounds, ci, strings.Join(rs, " "))
 		out = append(out, metric{unit, median(xs)})
 	}
-	ratio("seed-c", "throughput", "x-seed-tput", func(t, o measurement) float64 { return t.mbps / o.mbps })
-	ratio("seed-c", "cores per Gbps", "x-seed-cost", func(t, o measurement) float64 { return t.cost() / o.cost() })
-	ratio("iperf3", "throughput", "x-iperf3-tput", func(t, o measurement) float64 { return t.mbps / o.mbps })
-	ratio("iperf3", "throughput per core", "x-iperf3-tput-per-core", func(t, o measurement) float64 { return o.cost() / t.cost() })
+	tput := func(t, o measurement) float64 { return t.mbps / o.mbps }
+	cost := func(t, o measurement) float64 { return t.cost() / o.cost() }
+	ratio("seed-c", "throughput", "x-seed-tput", tput, nil)
+	ratio("seed-c", "cores per Gbps", "x-seed-cost", cost, nil)
+	ratio("seed-c", "cores/Gbps, short q.", "x-seed-cost-short", cost, bothShort)
+	ratio("iperf3", "throughput", "x-iperf3-tput", tput, nil)
+	ratio("iperf3", "throughput per core", "x-iperf3-tput-per-core", func(t, o measurement) float64 { return o.cost() / t.cost() }, nil)
+	ratio("iperf3", "tput/core, short q.", "x-iperf3-tput-per-core-short", func(t, o measurement) float64 { return o.cost() / t.cost() }, bothShort)
+	fmt.Fprintf(w, "(short q.: rounds in which both pairs held under %.0f MB in their queues, the same steady state)\n", fullQueuesMB)
 	return out
 }
+
+// fullQueuesMB separates the two steady states by the bytes a pair's TCP queues hold at the
+// window's end: a few MB to a few tens when the reader keeps up, 300-440 MB when every queue is
+// full (README, "Two steady states").
+const fullQueuesMB = 100.0
+
+// bothShort admits a round in which both pairs were in the short-queue state.
+func bothShort(t, o measurement) bool { return t.queuedMB < fullQueuesMB && o.queuedMB < fullQueuesMB }
 
 func column(ms []measurement, f func(measurement) float64) []float64 {
 	xs := make([]float64, len(ms))
