@@ -146,12 +146,13 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 	}
 	tput := func(t, o measurement) float64 { return t.mbps / o.mbps }
 	cost := func(t, o measurement) float64 { return t.cost() / o.cost() }
+	perCore := func(t, o measurement) float64 { return o.cost() / t.cost() }
 	ratio("seed-c", "throughput", "x-seed-tput", tput, nil)
 	ratio("seed-c", "cores per Gbps", "x-seed-cost", cost, nil)
 	ratio("seed-c", "cores/Gbps, short q.", "x-seed-cost-short", cost, bothShort)
 	ratio("iperf3", "throughput", "x-iperf3-tput", tput, nil)
-	ratio("iperf3", "throughput per core", "x-iperf3-tput-per-core", func(t, o measurement) float64 { return o.cost() / t.cost() }, nil)
-	ratio("iperf3", "tput/core, short q.", "x-iperf3-tput-per-core-short", func(t, o measurement) float64 { return o.cost() / t.cost() }, bothShort)
+	ratio("iperf3", "throughput per core", "x-iperf3-tput-per-core", perCore, nil)
+	ratio("iperf3", "tput/core, short q.", "x-iperf3-tput-per-core-short", perCore, bothShort)
 	fmt.Fprintf(w, "(short q.: rounds in which both pairs held under %.0f MB in their queues, the same steady state)\n", fullQueuesMB)
 	return out
 }

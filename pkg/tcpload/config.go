@@ -198,7 +198,7 @@ func (c Config) Validate() error {
 	case c.Options.RcvBuf < 0:
 		return fieldErr("Options.RcvBuf", c.Options.RcvBuf, "must not be negative")
 	case c.Options.NotSentLowat < KernelNotSentLowat:
-		return fieldErr("Options.NotSentLowat", c.Options.NotSentLowat, "want bytes, 0 (twice {Buffer}) or -1 (the kernel's)")
+		return fieldErr("Options.NotSentLowat", c.Options.NotSentLowat, "want bytes, 0 (twice {Buffer}, at least 128 KiB) or -1 (the kernel's)")
 	case c.SetupTimeout < 0:
 		return fieldErr("SetupTimeout", c.SetupTimeout, "must not be negative")
 	case c.AcceptTimeout < 0:
