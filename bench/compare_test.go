@@ -29,6 +29,12 @@ func (m measurement) cost() float64 {
 	return result.CoresPerGbps(m.serverCores+m.clientCores, m.mbps)
 }
 
+// serverCost is the server's cores per Gbps of lo traffic.
+func (m measurement) serverCost() float64 { return result.CoresPerGbps(m.serverCores, m.mbps) }
+
+// clientCost is the client's cores per Gbps of lo traffic.
+func (m measurement) clientCost() float64 { return result.CoresPerGbps(m.clientCores, m.mbps) }
+
 // BenchmarkCompare runs tcpload, the seed's C programs and iperf3 in alternating rounds (one op =
 // PATHCOST_BENCH_ROUNDS rounds, default 9; each round runs every pair once, the order rotating
 // from round to round), each pair in a fresh network namespace, measured alike (see runPair).
@@ -38,6 +44,8 @@ func (m measurement) cost() float64 {
 //	x-seed-tput    tcpload's Mbps / the C pair's, same round (>= 1: as fast)
 //	x-seed-cost    tcpload's cores per Gbps / the C pair's, same round (<= 1: as cheap)
 //	x-iperf3-tput-per-core  tcpload's Mbps per core / iperf3's, same round
+//	x-seed-server-cost, x-seed-client-cost  x-seed-cost for each side alone: which program of
+//	               the pair the difference is in
 //	x-seed-cost-short, x-iperf3-tput-per-core-short  the same over the rounds in which both
 //	               pairs were in the short-queue state (absent when none was)
 //
@@ -149,6 +157,8 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 	perCore := func(t, o measurement) float64 { return o.cost() / t.cost() }
 	ratio("seed-c", "throughput", "x-seed-tput", tput, nil)
 	ratio("seed-c", "cores per Gbps", "x-seed-cost", cost, nil)
+	ratio("seed-c", "server cores/Gbps", "x-seed-server-cost", func(t, o measurement) float64 { return t.serverCost() / o.serverCost() }, nil)
+	ratio("seed-c", "client cores/Gbps", "x-seed-client-cost", func(t, o measurement) float64 { return t.clientCost() / o.clientCost() }, nil)
 	ratio("seed-c", "cores/Gbps, short q.", "x-seed-cost-short", cost, bothShort)
 	ratio("iperf3", "throughput", "x-iperf3-tput", tput, nil)
 	ratio("iperf3", "throughput per core", "x-iperf3-tput-per-core", perCore, nil)
