@@ -74,10 +74,15 @@ func (e *engine) activeEvents(c *conn) uint32 {
 }
 
 // activate makes a connection part of the session (during set-up: its pacing starts with
-// startSending).
+// startSending). On the receiving side its reads block from now on (see blockingReads).
 func (e *engine) activate(fd int, c *conn) error {
 	c.state = stActive
 	e.nActive++
+	if !e.sending {
+		if err := blockingReads(fd); err != nil {
+			return fmt.Errorf("connection fd %d to %s: %w", fd, e.res.Peer, err)
+		}
+	}
 	return e.ctl(unix.EPOLL_CTL_MOD, fd, e.activeEvents(c))
 }
 

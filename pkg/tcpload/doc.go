@@ -1,6 +1,8 @@
 // Package tcpload moves bytes over TCP the way the seed's test programs do: one epoll loop per
 // process on one thread (a goroutine whose system calls bypass the Go scheduler; see runLoop),
-// non-blocking sockets, level-triggered events, a fixed application buffer per read/write. A Server accepts a session of connections from one Client; by default the
+// level-triggered events, a fixed application buffer per read/write; as in the seed, the
+// writer's sockets are non-blocking and the reader's reads block once the session runs (bounded;
+// see blockingReads). A Server accepts a session of connections from one Client; by default the
 // server writes and the client reads (the seed's "server push"); the client may push instead.
 // One departure from the seed by default: every socket's written but unsent bytes are bounded
 // (TCP_NOTSENT_LOWAT, Options.NotSentLowat), which keeps a saturated session out of the state in
