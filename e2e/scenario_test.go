@@ -167,11 +167,14 @@ func receiverDelayArgs(warmup time.Duration) []string {
 	return []string{"--receiver-delay", d.String()}
 }
 
-// kernelLowatArgs leave TCP_NOTSENT_LOWAT unset on both sides of every run, as the seed's
-// programs do (tcpload's own default bounds the unsent bytes per socket, see --notsent-lowat): the
-// head start of receiverDelayArgs fills the send queues only when they are unbounded, and the
-// gates and the reference were calibrated on runs that start so.
-var kernelLowatArgs = []string{"--notsent-lowat", "kernel"}
+// seedLikeArgs make both sides of every run behave as the seed's programs do where tcpload's
+// defaults are cheaper: TCP_NOTSENT_LOWAT stays unset (tcpload's own default bounds the unsent
+// bytes per socket, see --notsent-lowat), and the receiver is woken by every readable socket
+// (tcpload's own default naps and reads in batches, see --read-batch). The head start of
+// receiverDelayArgs fills the send queues only when they are unbounded, and the gates and the
+// reference were calibrated on runs that start so and whose reader was woken per socket: a
+// path's cost is what it costs an event-driven program like the seed's.
+var seedLikeArgs = []string{"--notsent-lowat", "kernel", "--read-batch", "off"}
 
 // congestion is the -congestion the provider resolved (openProvider): "" = each host's default.
 var congestion string
@@ -305,7 +308,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 	if w, ok := watch[provider.ServerSide]; ok {
 		srvArgs = append(srvArgs, "--watch", result.WatchSidecar+"="+w)
 	}
-	srvArgs = append(srvArgs, kernelLowatArgs...)
+	srvArgs = append(srvArgs, seedLikeArgs...)
 	srvArgs = append(srvArgs, congestionArgs()...)
 	srvArgs = append(srvArgs, extra["server"]...)
 	cliArgs := []string{"client", "--connect", path.Target(), "--json", "-", "--quiet",
@@ -313,7 +316,7 @@ func runOnce(t *testing.T, path provider.Path, name, mode string, repeat int, ex
 		"--duration", flagDuration.String(), "--warmup", warmup.String(), "--label", name}
 	cliArgs = append(cliArgs, loadArgs(mode)...)
 	cliArgs = append(cliArgs, receiverDelayArgs(warmup)...)
-	cliArgs = append(cliArgs, kernelLowatArgs...)
+	cliArgs = append(cliArgs, seedLikeArgs...)
 	if w, ok := watch[provider.ClientSide]; ok {
 		cliArgs = append(cliArgs, "--watch", result.WatchSidecar+"="+w)
 	}

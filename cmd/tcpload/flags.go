@@ -87,6 +87,7 @@ var configFlags = map[string]string{
 	"DrainTimeout":         "drain timeout",
 	"Options.Congestion":   "--congestion",
 	"Options.NotSentLowat": "--notsent-lowat",
+	"ReadBatch":            "--read-batch",
 }
 
 // configErr turns a configuration error of the library (naming Config fields) into a usage
@@ -116,6 +117,7 @@ func addSocketFlags(fs *flag.FlagSet, c *common) {
 	fs.Var((*units.Size)(&c.cfg.Options.SndBuf), "sndbuf", "SO_SNDBUF to ask for (0 = kernel autotuning); the granted size is reported")
 	fs.Var((*units.Size)(&c.cfg.Options.RcvBuf), "rcvbuf", "SO_RCVBUF to ask for (0 = kernel autotuning); the granted size is reported")
 	fs.Var((*notSentLowat)(&c.cfg.Options.NotSentLowat), "notsent-lowat", "TCP_NOTSENT_LOWAT: written but unsent bytes a socket may hold before writes to it stop; auto: twice --buffer, at least 128k; kernel: not set (net.ipv4.tcp_notsent_lowat applies, unbounded by default, as the seed's programs run); or a size")
+	fs.Var((*readBatch)(&c.cfg.ReadBatch), "read-batch", "the receiving side, when nothing is readable, sleeps this long before it looks again and reads what came meanwhile in one turn, instead of being woken by every readable socket (auto: 50us; off: woken per socket, as the seed's client; or a duration up to 1ms)")
 	fs.StringVar(&c.cfg.Options.Congestion, "congestion", "", "TCP congestion control (e.g. cubic, bbr, reno)")
 	fs.BoolVar(&c.cfg.Options.NoDelay, "nodelay", false, "set TCP_NODELAY")
 	fs.BoolVar(&c.cfg.Options.ZeroCopy, "zerocopy", false, "send with MSG_ZEROCOPY when this side sends (reported if unsupported)")
@@ -219,5 +221,41 @@ func (n *notSentLowat) Set(s string) error {
 		return fmt.Errorf("%q: want a positive size, auto or kernel", s)
 	}
 	*n = notSentLowat(v)
+	return nil
+}
+
+// readBatch is the --read-batch flag: "auto" (Config.ReadBatch 0), "off" (tcpload.NoReadBatch)
+// or a duration up to tcpload.MaxReadBatch.
+type readBatch time.Duration
+
+// String prints auto, off or the duration.
+func (r *readBatch) String() string {
+	switch {
+	case r == nil || *r == 0:
+		return "auto"
+	case time.Duration(*r) == tcpload.NoReadBatch:
+		return "off"
+	}
+	return time.Duration(*r).String()
+}
+
+// Set parses auto, off or a positive duration up to tcpload.MaxReadBatch.
+func (r *readBatch) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto":
+		*r = 0
+		return nil
+	case "off":
+		*r = readBatch(tcpload.NoReadBatch)
+		return nil
+	}
+	d, err := units.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%w, auto or off", err)
+	}
+	if d <= 0 || d > tcpload.MaxReadBatch {
+		return fmt.Errorf("%q: want a duration above 0 and at most %s, auto or off", s, tcpload.MaxReadBatch)
+	}
+	*r = readBatch(d)
 	return nil
 }

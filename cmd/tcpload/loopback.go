@@ -185,6 +185,9 @@ func socketArgs(cfg tcpload.Config) []string {
 	if cfg.Options.NotSentLowat != 0 {
 		a = append(a, "--notsent-lowat", (*notSentLowat)(&cfg.Options.NotSentLowat).String())
 	}
+	if cfg.ReadBatch != 0 {
+		a = append(a, "--read-batch", (*readBatch)(&cfg.ReadBatch).String())
+	}
 	if cfg.Options.NoDelay {
 		a = append(a, "--nodelay")
 	}

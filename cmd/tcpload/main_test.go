@@ -70,6 +70,9 @@ func TestBadInputExitsTwoNamingTheFlag(t *testing.T) {
 		{[]string{"server", "--buffer", "0"}, "--buffer 0"},
 		{[]string{"server", "--notsent-lowat", "-5"}, "-notsent-lowat"},
 		{[]string{"client", "--notsent-lowat", "lots"}, "-notsent-lowat"},
+		{[]string{"client", "--read-batch", "2ms"}, "-read-batch"},
+		{[]string{"server", "--read-batch", "-5us"}, "-read-batch"},
+		{[]string{"server", "--read-batch", "never"}, "-read-batch"},
 		{[]string{"server", "--watch", "sidecar"}, "NAME=PID"},
 		{[]string{"loopback", "--warmup", "-1s"}, "--warmup"},
 		{[]string{"sample", "--duration", "0"}, "--duration"},
@@ -90,8 +93,8 @@ func TestHelpIsComplete(t *testing.T) {
 		code, out, _ := runTool(t, sub, "--help")
 		assert.Equal(t, 0, code)
 		for _, flag := range map[string][]string{
-			"server":   {"-listen", "-buffer", "-json", "-watch", "-sndbuf", "-zerocopy", "-backlog", "-notsent-lowat"},
-			"client":   {"-connect", "-conns", "-buffer", "-duration", "-warmup", "-interval", "-json", "-rate", "-msgs", "-msg-size", "-direction", "-congestion", "-nodelay", "-receiver-delay"},
+			"server":   {"-listen", "-buffer", "-json", "-watch", "-sndbuf", "-zerocopy", "-backlog", "-notsent-lowat", "-read-batch"},
+			"client":   {"-connect", "-conns", "-buffer", "-duration", "-warmup", "-interval", "-json", "-rate", "-msgs", "-msg-size", "-direction", "-congestion", "-nodelay", "-receiver-delay", "-read-batch"},
 			"loopback": {"-conns", "-duration", "-json"},
 			"sample":   {"-duration", "-watch", "-json"},
 		}[sub] {
@@ -142,6 +145,8 @@ func TestLoopbackJSON(t *testing.T) {
 	assert.Positive(t, pair.Server.CPU.Cores)
 	assert.NotEqual(t, pair.Server.PID, pair.Client.PID, "two separate processes")
 	assert.Contains(t, stderr, "bytes conserved")
+	assert.Contains(t, strings.Join(pair.Client.Notes, "\n"), "read_batch_us=50: this side, receiving, slept", "the reader's default nap is recorded")
+	assert.NotContains(t, strings.Join(pair.Server.Notes, "\n"), "read_batch_us", "the sender never naps")
 	for _, r := range []*result.Record{pair.Server, pair.Client} {
 		assert.Empty(t, r.Unmeasured, "%s: %v", r.Role, r.Notes)
 		assert.Equal(t, result.PerGbpsOfMbps, r.PerGbpsOf)

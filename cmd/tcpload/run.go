@@ -103,6 +103,9 @@ func finish(res *tcpload.Result, m *tcpload.WatchMeter, c *common) int {
 	if res.ReceiverWaited > 0 {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("receiver_waited_ms=%d: this side read nothing for that long after set-up (--receiver-delay), so the sender filled the queues first", res.ReceiverWaited.Milliseconds()))
 	}
+	if res.ReadBatch > 0 {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("read_batch_us=%d: this side, receiving, slept that long whenever nothing was readable and then read what had come, instead of being woken by every readable socket (--read-batch; off: as the seed's client)", res.ReadBatch.Microseconds()))
+	}
 	if res.BurnPerKB > 0 {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("selftest_burn_ns_per_kb=%d: this side burned that much CPU per KB it moved, on purpose (--selftest-burn-per-kb, for testing the gates only)", res.BurnPerKB.Nanoseconds()))
 	}

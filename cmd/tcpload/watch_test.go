@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,8 +65,9 @@ func TestWatchByComm(t *testing.T) {
 			}
 			require.Contains(t, rec.Watched, "sidecar")
 			assert.Len(t, rec.Watched, 1, "the matches are summed under one name")
-			assert.Contains(t, rec.Notes[len(rec.Notes)-1], tc.matched)
-			assert.Contains(t, rec.Notes[len(rec.Notes)-1], strconv.Itoa(sidecars[0].Process.Pid))
+			notes := strings.Join(rec.Notes, "\n")
+			assert.Contains(t, notes, tc.matched)
+			assert.Contains(t, notes, strconv.Itoa(sidecars[0].Process.Pid))
 		})
 	}
 }

@@ -38,6 +38,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative setup timeout", func(c *Config) { c.SetupTimeout = -time.Second }, "SetupTimeout"},
 		{"negative accept timeout", func(c *Config) { c.AcceptTimeout = -time.Second }, "AcceptTimeout"},
 		{"notsent lowat below the kernel's", func(c *Config) { c.Options.NotSentLowat = -2 }, "Options.NotSentLowat -2"},
+		{"read batch below none", func(c *Config) { c.ReadBatch = NoReadBatch - 1 }, "ReadBatch -2ns"},
+		{"read batch beyond its bound", func(c *Config) { c.ReadBatch = MaxReadBatch + 1 }, "ReadBatch 1.000001ms: want 0 (50µs), NoReadBatch (none) or up to 1ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -122,6 +124,24 @@ func TestNotSentLowat(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, Options{NotSentLowat: tc.asked}.notSentLowat(tc.buffer))
+		})
+	}
+}
+
+func TestReadNap(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		asked, want time.Duration
+	}{
+		{"default", 0, DefaultReadBatch},
+		{"none: woken per socket", NoReadBatch, 0},
+		{"asked", 200 * time.Microsecond, 200 * time.Microsecond},
+		{"the bound", MaxReadBatch, MaxReadBatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{ReadBatch: tc.asked}.WithDefaults()
+			require.NoError(t, c.Validate())
+			assert.Equal(t, tc.want, c.readNap())
 		})
 	}
 }

@@ -33,8 +33,11 @@ type engine struct {
 	nActive    int
 	nDone      int
 	events     []unix.EpollEvent
-	// emptyWaits counts blocking waits in a row that timed out: after a few the loop is idle and
-	// waits the runtime's way (see poll)
+	// readNap is the receiving side's nap when nothing is readable (Config.ReadBatch; 0: none,
+	// and 0 on the sending side)
+	readNap time.Duration
+	// emptyWaits counts blocking waits (or naps, see batchWait) in a row that found nothing:
+	// after a few the loop is idle and waits the runtime's way (see poll)
 	emptyWaits int
 	buf        []byte
 	oob        []byte
@@ -84,6 +87,11 @@ func (e *engine) setDirection(d Direction) {
 	e.sending = (d == ServerPush) == (e.role == result.RoleServer)
 	e.res.Sending = e.sending
 	e.res.Pace = e.cfg.Pace
+	e.readNap = 0
+	if !e.sending {
+		e.readNap = e.cfg.readNap()
+	}
+	e.res.ReadBatch = e.readNap
 	if e.sending && e.cfg.Pace.Enabled() {
 		e.pace.set(e.cfg.Pace, e.cfg.Buffer)
 	}
@@ -113,8 +121,12 @@ const busyWaitCap = 10 * time.Millisecond
 // second of a thread that does nothing for the workload, measured at 0.02 cores per process. A
 // raw wait is bounded by busyWaitCap (sysmon's preemption signal interrupts it anyway). Only when
 // waits keep timing out (paced or idle sessions) does the loop block the runtime's way, so the
-// runtime can park its threads.
+// runtime can park its threads. A receiving side that reads in batches naps instead of waiting
+// while it is busy (batchWait).
 func (e *engine) poll(d time.Duration) (int, error) {
+	if e.readNap > 0 && e.emptyWaits < idleWaits && d >= e.readNap {
+		return e.batchWait()
+	}
 	if e.emptyWaits < idleWaits || d <= 0 {
 		// busy: one raw wait, which returns at once when something is ready
 		ms := 0
@@ -153,6 +165,32 @@ func (e *engine) poll(d time.Duration) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// batchWait is the busy wait of a receiving side that reads in batches (Config.ReadBatch): what
+// is ready now, else a nap and what is ready then. While the reader naps no waiter sits on the
+// epoll queue, so the sender's CPU, which delivers the data, does not wake it: the reader's own
+// timer does, once per nap, and it finds every socket that became readable meanwhile. A nap that
+// finds nothing counts as an empty wait, so a paced or idle session soon waits to be woken.
+func (e *engine) batchWait() (int, error) {
+	n, errno := e.rawWait(0)
+	if errno == 0 && n == 0 {
+		ts := unix.NsecToTimespec(e.readNap.Nanoseconds())
+		// RawSyscall as the waits (see poll); EINTR only shortens the nap
+		unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if n, errno = e.rawWait(0); errno == 0 && n == 0 {
+			e.emptyWaits++
+		}
+	}
+	switch {
+	case errno == unix.EINTR:
+		return 0, nil
+	case errno != 0:
+		return 0, fmt.Errorf("epoll_wait: %w", errno)
+	case n > 0:
+		e.emptyWaits = 0
+	}
+	return n, nil
 }
 
 // rawWait is epoll_pwait on the loop's events for at most ms milliseconds (0: what is ready now),

@@ -37,6 +37,9 @@ type Result struct {
 	// ReceiverWaited is how long this side, as the receiver, waited after set-up before its
 	// first read (Config.ReceiverDelay; 0 = it did not wait, or it sent).
 	ReceiverWaited time.Duration
+	// ReadBatch is the nap this side took, as the receiver, when nothing was readable
+	// (Config.ReadBatch resolved; 0: it was woken per readable socket, or it sent).
+	ReadBatch time.Duration
 	// Interrupted is set when the context was cancelled (e.g. SIGINT) before the end.
 	Interrupted bool
 	// Err is set when the session failed; the other fields hold what was measured until then.

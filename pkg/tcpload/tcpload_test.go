@@ -17,7 +17,7 @@ import (
 // session runs one server and one client on loopback and returns both results.
 func session(t *testing.T, cfg Config, srvCtx, cliCtx context.Context) (srv, cli *Result) {
 	t.Helper()
-	s, err := Listen("127.0.0.1:0", Config{Buffer: cfg.Buffer, Options: cfg.Options, SetupTimeout: 5 * time.Second})
+	s, err := Listen("127.0.0.1:0", Config{Buffer: cfg.Buffer, Options: cfg.Options, ReadBatch: cfg.ReadBatch, SetupTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	done := make(chan *Result, 1)
 	go func() { done <- s.Serve(srvCtx) }()
@@ -44,6 +44,8 @@ func TestSessionConservesBytes(t *testing.T) {
 		{"notsent lowat the kernel's", ServerPush, Config{Conns: 4, Options: Options{NotSentLowat: KernelNotSentLowat}}},
 		{"receiver delay, client reads", ServerPush, Config{Conns: 10, ReceiverDelay: 100 * time.Millisecond}},
 		{"receiver delay, server reads", ClientPush, Config{Conns: 10, ReceiverDelay: 100 * time.Millisecond}},
+		{"reader woken per socket", ServerPush, Config{Conns: 10, ReadBatch: NoReadBatch}},
+		{"longer read batch, server reads", ClientPush, Config{Conns: 10, ReadBatch: MaxReadBatch}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
@@ -84,6 +86,8 @@ func TestSessionConservesBytes(t *testing.T) {
 			} else {
 				assert.Zero(t, receiver.ReceiverWaited)
 			}
+			assert.Zero(t, sender.ReadBatch, "the sender never naps")
+			assert.Equal(t, cfg.readNap(), receiver.ReadBatch, "the receiver's nap")
 			lowat := cfg.Options.notSentLowat(cmp.Or(cfg.Buffer, DefaultBuffer))
 			assert.Equal(t, lowat, srv.Sockets.NotSentLowat, "the server's TCP_NOTSENT_LOWAT, read back from a session socket")
 			assert.Equal(t, lowat, cli.Sockets.NotSentLowat, "the client's TCP_NOTSENT_LOWAT")
