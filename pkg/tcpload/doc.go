@@ -4,9 +4,11 @@
 // writer's sockets are non-blocking and the reader's reads block once the session runs (bounded;
 // see blockingReads). A Server accepts a session of connections from one Client; by default the
 // server writes and the client reads (the seed's "server push"); the client may push instead.
-// One departure from the seed by default: every socket's written but unsent bytes are bounded
+// Two departures from the seed by default: every socket's written but unsent bytes are bounded
 // (TCP_NOTSENT_LOWAT, Options.NotSentLowat), which keeps a saturated session out of the state in
-// which every queue is full and every copy misses the cache.
+// which every queue is full and every copy misses the cache; and the reader, when nothing is
+// readable, naps briefly and then reads what came in one turn (Config.ReadBatch) instead of
+// being woken by every readable socket, which spares both sides a wake-up per read.
 //
 // The measurement window opens only after every connection is up and a warm-up has passed, and
 // closes when the client's duration ends; per-interval and per-connection byte counts, set-up
