@@ -134,17 +134,7 @@ func (e *engine) poll(d time.Duration) (int, error) {
 			ms = min(max(int(d/time.Millisecond), 1), int(busyWaitCap/time.Millisecond))
 		}
 		n, errno := e.rawWait(ms)
-		switch {
-		case errno == unix.EINTR:
-			return 0, nil
-		case errno != 0:
-			return 0, fmt.Errorf("epoll_wait: %w", errno)
-		case n > 0:
-			e.emptyWaits = 0
-		case ms > 0:
-			e.emptyWaits++
-		}
-		return n, nil
+		return e.rawWaited(n, errno, ms > 0)
 	}
 	// idle: what is ready now without the scheduler, else block the runtime's way
 	if n, errno := e.rawWait(0); errno == 0 && n > 0 {
@@ -173,15 +163,20 @@ func (e *engine) poll(d time.Duration) (int, error) {
 // timer does, once per nap, and it finds every socket that became readable meanwhile. A nap that
 // finds nothing counts as an empty wait, so a paced or idle session soon waits to be woken.
 func (e *engine) batchWait() (int, error) {
-	n, errno := e.rawWait(0)
-	if errno == 0 && n == 0 {
-		ts := unix.NsecToTimespec(e.readNap.Nanoseconds())
-		// RawSyscall as the waits (see poll); EINTR only shortens the nap
-		unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
-		if n, errno = e.rawWait(0); errno == 0 && n == 0 {
-			e.emptyWaits++
-		}
+	if n, errno := e.rawWait(0); errno != 0 || n > 0 {
+		return e.rawWaited(n, errno, false)
 	}
+	ts := unix.NsecToTimespec(e.readNap.Nanoseconds())
+	// RawSyscall as the waits (see poll); EINTR only shortens the nap
+	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+	n, errno := e.rawWait(0)
+	return e.rawWaited(n, errno, true)
+}
+
+// rawWaited turns what a raw wait returned into poll's result: EINTR is "nothing now"; a wait
+// that found something ends the count of empty waits, and one that found nothing adds to it when
+// it waited (timed: a timeout or a nap before it).
+func (e *engine) rawWaited(n int, errno unix.Errno, timed bool) (int, error) {
 	switch {
 	case errno == unix.EINTR:
 		return 0, nil
@@ -189,6 +184,8 @@ func (e *engine) batchWait() (int, error) {
 		return 0, fmt.Errorf("epoll_wait: %w", errno)
 	case n > 0:
 		e.emptyWaits = 0
+	case timed:
+		e.emptyWaits++
 	}
 	return n, nil
 }
