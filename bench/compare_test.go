@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pathcost/pathcost/pkg/result"
+	"github.com/pathcost/pathcost/pkg/tcpload"
 )
 
 // rounds returns the rounds per BenchmarkCompare op (PATHCOST_BENCH_ROUNDS, default 9).
@@ -89,7 +90,8 @@ func writeComparison(w io.Writer, progs []program, got map[string][]measurement)
 		"queued = bytes in the TCP send and receive queues at the window's end (a few MB: the reader keeps up; hundreds: every queue full)\n", len(got["tcpload"]), pin, window())
 	flags, lowat := os.Getenv("PATHCOST_BENCH_TCPLOAD_FLAGS"), os.Getenv("PATHCOST_BENCH_NOTSENT_LOWAT")
 	if flags == "" {
-		flags = "none (TCP_NOTSENT_LOWAT twice the buffer, at least 128 KiB)"
+		flags = fmt.Sprintf("none (TCP_NOTSENT_LOWAT twice the buffer, at least %d KiB; the reader reads in batches, %s naps)",
+			tcpload.MinAutoNotSentLowat>>10, tcpload.DefaultReadBatch)
 	}
 	if lowat == "" {
 		lowat = "the kernel's (unbounded unless set)"
